@@ -1,0 +1,26 @@
+# One-command entry points. `.venv/bin/python` is the interpreter after `make install`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Two host CPU devices so pmap tests exercise real data parallelism.
+TEST_ENV := XLA_FLAGS=--xla_force_host_platform_device_count=2 TF_CPP_MIN_LOG_LEVEL=3
+
+.PHONY: install test demo clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+test: install
+	$(TEST_ENV) $(PY) -m pytest -q tests
+
+demo: install
+	$(PY) train.py --workdir runs/demo
+	$(PY) evaluate.py --workdir runs/demo
+
+clean:
+	rm -rf $(VENV) runs
