@@ -1,0 +1,117 @@
+"""`ModelConfig`: the one typed description of a model's shape.
+
+The ml_collections files in configs/ hold a `model` group whose fields are exactly these
+(minus `vocab_size`, which comes from the trained tokenizer); `ModelConfig.from_config`
+turns it into this frozen dataclass, which the model consumes directly. The workdir keeps it
+as `model_config.json` so evaluation rebuilds the same network with nothing else.
+"""
+
+import dataclasses
+import json
+
+from t2t.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Shape and regularisation of an encoder-decoder Transformer."""
+  vocab_size: int
+  d_model: int = 512
+  num_heads: int = 8
+  num_encoder_layers: int = 6
+  num_decoder_layers: int = 6
+  d_ff: int = 2048
+  dropout: float = 0.1            # embeddings and residual branches
+  attention_dropout: float = 0.0  # attention weights
+  activation_dropout: float = 0.0  # inside the feed-forward network
+  max_len: int = 256              # largest position the positional encoding covers
+  positional: str = 'sinusoidal'  # 'sinusoidal' or 'learned'
+  pre_norm: bool = True           # False: post-LN as in Vaswani et al. (2017)
+  tie_embeddings: bool = True     # output logits through the transposed shared embedding
+  dtype: str = 'float32'          # compute dtype ('float32' or 'bfloat16'); params stay float32
+
+  def __post_init__(self):
+    if self.d_model % self.num_heads:
+      raise UserError(f'config.model.d_model={self.d_model} is not divisible by '
+                      f'config.model.num_heads={self.num_heads}: choose values that divide')
+    if self.positional not in ('sinusoidal', 'learned'):
+      raise UserError(f"config.model.positional={self.positional!r}: use 'sinusoidal' or 'learned'")
+    if self.dtype not in ('float32', 'bfloat16'):
+      raise UserError(f"config.model.dtype={self.dtype!r}: use 'float32' or 'bfloat16'")
+
+  @property
+  def head_dim(self) -> int:
+    return self.d_model // self.num_heads
+
+  @classmethod
+  def from_config(cls, model_group, vocab_size: int) -> 'ModelConfig':
+    """Builds from the `config.model` group of an ml_collections config."""
+    fields = {f.name for f in dataclasses.fields(cls)} - {'vocab_size'}
+    given = dict(model_group)
+    unknown = sorted(set(given) - fields)
+    if unknown:
+      raise UserError(f'unknown field(s) config.model.{", config.model.".join(unknown)}; '
+                      f'valid fields: {", ".join(sorted(fields))}')
+    return cls(vocab_size=vocab_size, **given)
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'ModelConfig':
+    return cls(**json.loads(text))
+
+
+def base_config():
+  """Every training field with its default; the presets in configs/ override what differs.
+
+  Field names follow flax's examples (num_train_steps, warmup_steps, ...).
+  """
+  import ml_collections  # only the training/evaluation entry points need it
+
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = 'builtin'      # 'builtin', 'text' or 'tfds'
+  config.data.path = ''               # 'text': folder with <split>.<lang> files
+  config.data.tfds_name = ''          # 'tfds': e.g. 'wmt14_translate/de-en'
+  config.data.tfds_data_dir = ''      # 'tfds': where prepared datasets live ('' = TFDS default)
+  config.data.src_lang = 'en'
+  config.data.tgt_lang = 'de'
+  config.data.train_split = 'train'
+  config.data.eval_split = 'val'      # validation loss and BLEU during training
+  config.data.test_split = 'test'     # evaluate.py's default split
+  config.data.max_train_examples = 0  # 0 = all
+
+  config.vocab_size = 8000            # SentencePiece joint vocabulary, trained on the first run
+  config.tokenizer_path = ''          # an existing SentencePiece model to use instead
+  config.max_len = 128                # tokens per packed row = longest sentence kept (with EOS)
+  config.batch_size = 64              # packed rows per step, over all devices and hosts
+
+  config.num_train_steps = 10_000
+  config.learning_rate = 1e-3         # peak, reached at the end of warm-up
+  config.warmup_steps = 4000
+  config.weight_decay = 0.0
+  config.adam_b1 = 0.9
+  config.adam_b2 = 0.98
+  config.adam_eps = 1e-9
+  config.label_smoothing = 0.1
+  config.grad_clip_norm = 1.0         # 0 = no clipping
+  config.grad_accum_steps = 1
+
+  config.log_every_steps = 50
+  config.eval_every_steps = 1000
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 3
+  config.eval_bleu_sentences = 500    # validation sentences decoded for BLEU (0 = all)
+
+  config.beam_size = 4
+  config.alpha = 0.6                  # GNMT length penalty ((5 + len) / 6) ** alpha
+  config.decode_max_len_a = 1.5       # output length limit: a * source length + b
+  config.decode_max_len_b = 10
+  config.decode_batch_size = 64       # sentences per decoding batch
+
+  config.model = ml_collections.ConfigDict({
+      f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name != 'vocab_size'})
+  return config

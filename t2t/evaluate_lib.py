@@ -1,0 +1,76 @@
+"""Evaluate a workdir: translate a split or a file with beam search and score with sacreBLEU.
+
+Everything needed comes from the workdir: model_config.json, spm.model, config.json (data
+location) and the checkpoints.
+"""
+
+import os
+import sys
+import time
+
+import ml_collections
+
+from t2t import checkpoint as ckpt
+from t2t import metrics
+from t2t.data import pipeline, text
+from t2t.data.tokenizer import Tokenizer
+from t2t.errors import UserError
+from t2t.inference import SearchOptions, Translator
+
+
+def load_model(workdir: str, average_last: int = 0, step: int | None = None):
+  """(ModelConfig, params, Tokenizer) from a workdir; params averaged over the last K if asked."""
+  model_config = ckpt.read_model_config(workdir)
+  tokenizer_path = os.path.join(workdir, pipeline.TOKENIZER_NAME + '.model')
+  if not os.path.exists(tokenizer_path):
+    raise UserError(f'{tokenizer_path} not found: --workdir must be a folder written by train.py')
+  checkpointer = ckpt.Checkpointer(workdir)
+  if average_last > 1:
+    params, steps = checkpointer.average_params(average_last)
+    print(f'averaged checkpoints {steps}', file=sys.stderr)
+  else:
+    params = checkpointer.restore_params(step)
+  checkpointer.close()
+  return model_config, params, Tokenizer(tokenizer_path)
+
+
+def load_sources(workdir: str, split: str | None, src: str | None, ref: str | None):
+  """(source sentences, references or None, a name for the output file)."""
+  if src:
+    if ref:
+      pairs, _ = text.read_parallel(src, ref)
+      return [s for s, _ in pairs], [r for _, r in pairs], os.path.basename(src)
+    return text.read_lines(src), None, os.path.basename(src)
+  saved = ckpt.read_train_config(workdir)
+  if saved is None:
+    raise UserError(f'{os.path.join(workdir, ckpt.TRAIN_CONFIG)} not found: pass --src/--ref files')
+  data_config = ml_collections.ConfigDict(saved['data'])
+  split = split or data_config.test_split
+  pairs = pipeline.load_pairs(data_config, split)
+  return [s for s, _ in pairs], [t for _, t in pairs], split
+
+
+def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src: str | None = None,
+             ref: str | None = None, output: str | None = None, average_last: int = 0,
+             batch_size: int = 64) -> metrics.CorpusScores | None:
+  """Translates, writes detokenized hypotheses, prints sacreBLEU's BLEU and chrF lines."""
+  model_config, params, tokenizer = load_model(workdir, average_last)
+  sources, references, name = load_sources(workdir, split, src, ref)
+  translator = Translator(model_config, params, tokenizer, batch_size)
+  translator.translate(sources[:batch_size], options)  # compile the common shapes outside the timing
+  start = time.perf_counter()
+  hypotheses = translator.translate(sources, options)
+  seconds = time.perf_counter() - start
+  tag = options.method if options.method != 'beam' else f'beam{options.beam_size}'
+  output = output or os.path.join(workdir, f'{name}.{tag}.hyp')
+  with open(output + '.tmp', 'w', encoding='utf-8') as f:
+    f.writelines(h + '\n' for h in hypotheses)
+  os.replace(output + '.tmp', output)
+  print(f'wrote {len(hypotheses)} translations to {output} ({len(sources) / seconds:.1f} sentences/s, '
+        f'{tag}, alpha {options.alpha})')
+  if references is None:
+    return None
+  scores = metrics.corpus_scores(hypotheses, references)
+  print(f'{scores.bleu_line}\n  signature: {scores.bleu_signature}')
+  print(f'{scores.chrf_line}\n  signature: {scores.chrf_signature}')
+  return scores

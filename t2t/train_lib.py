@@ -1,0 +1,121 @@
+"""Training state, optimizer, schedule, loss and the pure step functions.
+
+`train_step` and `eval_step` are module-level and pure: constants (the model, label
+smoothing) are bound with functools.partial before jax.pmap(axis_name='batch').
+
+Glossary: B rows per device, T target length, V vocabulary, P devices.
+Metrics are returned as sums over every device (psum), so the host divides once.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+from t2t.data.batch import Batch
+from t2t.model import Transformer
+
+AXIS = 'batch'
+
+
+class TrainState(train_state.TrainState):
+  """step, params, opt_state (and the static apply_fn/tx); dropout rng lives outside."""
+
+
+def learning_rate_schedule(config):
+  """Linear warm-up to `learning_rate`, then decay with the inverse square root of the step."""
+  peak, warmup = config.learning_rate, max(config.warmup_steps, 1)
+
+  def schedule(step):
+    step = jnp.maximum(step + 1, 1).astype(jnp.float32)  # step 0 trains at peak / warmup, not 0
+    return peak * jnp.minimum(step / warmup, jnp.sqrt(warmup / step))
+  return schedule
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  """AdamW with gradient clipping, warm-up/rsqrt schedule and optional accumulation."""
+  tx = optax.chain(
+      optax.clip_by_global_norm(config.grad_clip_norm) if config.grad_clip_norm > 0 else optax.identity(),
+      optax.adamw(learning_rate_schedule(config), b1=config.adam_b1, b2=config.adam_b2,
+                  eps=config.adam_eps, weight_decay=config.weight_decay))
+  if config.grad_accum_steps > 1:
+    tx = optax.MultiSteps(tx, every_k_schedule=config.grad_accum_steps)
+  return tx
+
+
+def create_state(model: Transformer, params, config) -> TrainState:
+  return TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config))
+
+
+def cross_entropy_sums(logits, labels, weights, label_smoothing: float):
+  """Label-smoothed cross-entropy, summed, without building a [B, T, V] one-hot target.
+
+  The smoothed target puts 1 - eps on the label and eps spread uniformly over V, so
+  -sum_v q_v log p_v = (1 - eps) * nll + eps * (logsumexp - mean(logits)).
+
+  Args:
+    logits: float32 [B, T, V]; labels: int [B, T]; weights: float [B, T] (0 for padding).
+  Returns:
+    dict of scalar sums: loss (smoothed), nll, correct, tokens.
+  """
+  log_z = jax.nn.logsumexp(logits, axis=-1)  # [B, T]
+  label_logit = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]  # [B, T]
+  nll = log_z - label_logit
+  uniform = log_z - jnp.mean(logits, axis=-1)  # cross-entropy against the uniform distribution
+  loss = (1.0 - label_smoothing) * nll + label_smoothing * uniform
+  correct = (jnp.argmax(logits, axis=-1) == labels)
+  return {'loss': jnp.sum(loss * weights), 'nll': jnp.sum(nll * weights),
+          'correct': jnp.sum(correct * weights), 'tokens': jnp.sum(weights)}
+
+
+def _logits(params, batch: Batch, apply_fn, deterministic, rngs=None):
+  return apply_fn({'params': params}, batch.src, batch.src_pos, batch.src_seg, batch.tgt_in,
+                  batch.tgt_pos, batch.tgt_seg, deterministic=deterministic, rngs=rngs)
+
+
+def train_step(state: TrainState, batch: Batch, dropout_rng, *, label_smoothing: float):
+  """One optimizer update on one device's share of the global batch (runs inside pmap).
+
+  The loss is this device's sum divided by the global token count, and gradients are summed
+  over devices, so P devices compute exactly what 1 device would on the whole batch.
+
+  Args:
+    state: replicated TrainState.
+    batch: Batch of [B, L] arrays (this device's rows).
+    dropout_rng: a key shared by all devices; it is folded with the step and device index,
+      so a resumed run draws the same dropout masks.
+  Returns:
+    (new state, metric sums over all devices).
+  """
+  rng = jax.random.fold_in(jax.random.fold_in(dropout_rng, state.step), jax.lax.axis_index(AXIS))
+  weights = (batch.tgt_seg > 0).astype(jnp.float32)
+  global_tokens = jnp.maximum(jax.lax.psum(jnp.sum(weights), AXIS), 1.0)
+
+  def loss_fn(params):
+    logits = _logits(params, batch, state.apply_fn, False, {'dropout': rng})
+    sums = cross_entropy_sums(logits, batch.tgt_out, weights, label_smoothing)
+    return sums['loss'] / global_tokens, sums
+
+  grads, sums = jax.grad(loss_fn, has_aux=True)(state.params)
+  grads = jax.lax.psum(grads, AXIS)
+  new_state = state.apply_gradients(grads=grads)
+  metrics = jax.lax.psum(sums, AXIS)
+  metrics['grad_norm'] = optax.global_norm(grads)
+  return new_state, metrics
+
+
+def eval_step(params, batch: Batch, *, apply_fn):
+  """Metric sums (loss without smoothing, nll, correct, tokens) over all devices."""
+  weights = (batch.tgt_seg > 0).astype(jnp.float32)
+  logits = _logits(params, batch, apply_fn, True)
+  return jax.lax.psum(cross_entropy_sums(logits, batch.tgt_out, weights, 0.0), AXIS)
+
+
+def pmapped_steps(model: Transformer, config):
+  """(p_train_step, p_eval_step), compiled once and reused for the whole run."""
+  p_train = jax.pmap(functools.partial(train_step, label_smoothing=config.label_smoothing),
+                     axis_name=AXIS, donate_argnums=(0,))
+  p_eval = jax.pmap(functools.partial(eval_step, apply_fn=model.apply), axis_name=AXIS)
+  return p_train, p_eval
