@@ -73,8 +73,8 @@ def _search_fn(params, src, src_pos, src_seg, limits, rng, *, model: Transformer
   if options.method == 'greedy':
     tokens, scores = decode.greedy_search(step_fn, cache, rows, max_len, return_scores=True)
   elif options.method == 'sample':
-    tokens, scores = decode.sample(step_fn, cache, rows, max_len, rng, options.temperature,
-                                   options.top_k, options.top_p, return_scores=True)
+    tokens, scores = decode.sample(step_fn, cache, rows, max_len, rng=rng, temperature=options.temperature,
+                                   top_k=options.top_k, top_p=options.top_p, return_scores=True)
   else:
     raise ValueError(f'unknown search method {options.method!r}')
   return tokens[:, None], scores[:, None]

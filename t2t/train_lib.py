@@ -113,6 +113,15 @@ def eval_step(params, batch: Batch, *, apply_fn):
   return jax.lax.psum(cross_entropy_sums(logits, batch.tgt_out, weights, 0.0), AXIS)
 
 
+def unreplicate(tree):
+  """First device's copy of a pmap-replicated tree.
+
+  flax.jax_utils.unreplicate returns a [1, ...] shard when pmap ran on a subset of the local
+  devices, so t2t indexes directly.
+  """
+  return jax.tree_util.tree_map(lambda x: x[0], tree)
+
+
 def pmapped_steps(model: Transformer, config):
   """(p_train_step, p_eval_step), compiled once and reused for the whole run."""
   p_train = jax.pmap(functools.partial(train_step, label_smoothing=config.label_smoothing),

@@ -120,8 +120,8 @@ def search_options(config) -> SearchOptions:
 
 
 def save(checkpointer: ckpt.Checkpointer, state, data_state: dict) -> None:
-  host_state = jax.device_get(jax_utils.unreplicate(state))
-  checkpointer.save(int(host_state.step), {'step': host_state.step, 'params': host_state.params,
+  host_state = jax.device_get(train_lib.unreplicate(state))
+  checkpointer.save(int(host_state.step), {'step': np.asarray(host_state.step, np.int32), 'params': host_state.params,
                                            'opt_state': host_state.opt_state}, data_state)
 
 
@@ -130,7 +130,7 @@ def restore_or_init(config, model_config, checkpointer, data: Data):
   params = init_params(model_config, jax.random.PRNGKey(config.seed))
   state = train_lib.create_state(Transformer(model_config), params, config)
   if checkpointer.latest_step() is not None:
-    target = {'step': state.step, 'params': state.params, 'opt_state': state.opt_state}
+    target = {'step': np.asarray(state.step, np.int32), 'params': state.params, 'opt_state': state.opt_state}
     restored, data_state = checkpointer.restore(target)
     state = state.replace(step=restored['step'], params=restored['params'],
                           opt_state=restored['opt_state'])

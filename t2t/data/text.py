@@ -1,0 +1,139 @@
+"""Parallel corpora stored as two line-aligned text files, one sentence per line.
+
+Line i of the source file translates line i of the target file, as in Multi30k
+(`<data_dir>/<split>.<lang>`: train.en / train.de, val.*, test2016.*).
+"""
+
+import os
+
+from t2t.errors import UserError
+
+# How many directory entries a missing-file message lists before it elides the rest.
+_MAX_LISTED = 12
+
+
+def normalize(line: str) -> str:
+  """Strips a sentence and turns each inner run of whitespace into one space.
+
+  `str.split()` splits on every Unicode whitespace character, so TABs, no-break spaces
+  and stray carriage returns all go, while the words themselves are untouched.
+  """
+  return ' '.join(line.split())
+
+
+def split_paths(data_dir: str, split: str, src_lang: str, tgt_lang: str) -> tuple[str, str]:
+  """Returns the source and target file of one split in the Multi30k layout.
+
+  Args:
+    data_dir: folder holding the corpus, e.g. `config.data.path`.
+    split: file stem of the split, e.g. 'train', 'val' or 'test2016'.
+    src_lang: source language code, the source file's extension (e.g. 'en').
+    tgt_lang: target language code, the target file's extension (e.g. 'de').
+  Returns:
+    (`<data_dir>/<split>.<src_lang>`, `<data_dir>/<split>.<tgt_lang>`).
+  """
+  data_dir = os.path.expanduser(data_dir)
+  return (os.path.join(data_dir, f'{split}.{src_lang}'),
+          os.path.join(data_dir, f'{split}.{tgt_lang}'))
+
+
+def read_parallel(src_path: str, tgt_path: str) -> tuple[list[tuple[str, str]], dict]:
+  """Reads line-aligned sentence pairs from two UTF-8 files.
+
+  Each line is stripped and its internal runs of whitespace (spaces, TABs, no-break
+  spaces ...) become one space. A pair where either side is then empty is skipped, never
+  shifted: the remaining pairs keep their alignment.
+
+  Args:
+    src_path: source-language file, one sentence per line.
+    tgt_path: target-language file, same number of lines.
+  Returns:
+    (pairs, stats): pairs is a list of (source, target) strings; stats is a dict with
+    'lines' (lines per file), 'empty_skipped' (pairs dropped because a side was empty)
+    and 'pairs' (len(pairs)).
+  Raises:
+    UserError: a file is missing or unreadable, is not valid UTF-8, the two files have
+      different line counts, or no non-empty pair remains.
+  """
+  # Both files are opened before either is read, so a missing target is reported at once.
+  with _open(src_path) as src_file, _open(tgt_path) as tgt_file:
+    src_lines = _decoded_lines(src_file, src_path)
+    tgt_lines = _decoded_lines(tgt_file, tgt_path)
+    pairs = []
+    lines = empty = 0
+    for src in src_lines:
+      tgt = next(tgt_lines, None)
+      if tgt is None:
+        n_src = lines + 1 + sum(1 for _ in src_lines)
+        _raise_count_mismatch(src_path, n_src, tgt_path, lines)
+      lines += 1
+      if src and tgt:
+        pairs.append((src, tgt))
+      else:
+        empty += 1
+    n_tgt_rest = sum(1 for _ in tgt_lines)
+    if n_tgt_rest:
+      _raise_count_mismatch(src_path, lines, tgt_path, lines + n_tgt_rest)
+  if not pairs:
+    what = ('both files are empty' if lines == 0 else
+            f'all {lines} lines are empty on at least one side')
+    raise UserError(f'no sentence pairs in {src_path} and {tgt_path}: {what}; '
+                    'check that config.data.path points at the corpus')
+  return pairs, {'lines': lines, 'empty_skipped': empty, 'pairs': len(pairs)}
+
+
+def read_lines(path: str) -> list[str]:
+  """Every line of a UTF-8 file, normalised like read_parallel; empty lines are kept (as '')
+  so outputs stay aligned with the input."""
+  with _open(path) as f:
+    return list(_decoded_lines(f, path))
+
+
+def _open(path):
+  """Opens a corpus file in binary mode, turning OS errors into UserErrors."""
+  try:
+    return open(path, 'rb')
+  except FileNotFoundError:
+    raise UserError(_missing_file_message(path)) from None
+  except OSError as e:
+    raise UserError(f'cannot read {path}: {e.strerror}; check config.data.path') from None
+
+
+def _decoded_lines(f, path):
+  """Yields the normalised lines of an open binary file, one at a time."""
+  # Binary mode splits on b'\n' only, so a stray '\r' or U+2028 inside a sentence
+  # cannot become a line break in one file and shift every later pair.
+  offset = 0
+  for number, raw in enumerate(f, start=1):
+    try:
+      text = raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+      raise UserError(
+          f'{path} line {number} (byte offset {offset + e.start}) is not valid UTF-8: '
+          're-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8') from None
+    offset += len(raw)
+    if number == 1:
+      text = text.removeprefix('\ufeff')  # a byte-order mark is not part of the sentence
+    yield normalize(text)
+
+
+def _missing_file_message(path):
+  directory = os.path.dirname(path) or '.'
+  message = f'no such file {path}: check config.data.path and the split name'
+  if not os.path.isdir(directory):
+    return message + f' (directory {directory} does not exist)'
+  names = sorted(n for n in os.listdir(directory)
+                 if os.path.isfile(os.path.join(directory, n)))
+  if not names:
+    return message + f' ({directory} has no files)'
+  listed = ', '.join(names[:_MAX_LISTED])
+  if len(names) > _MAX_LISTED:
+    listed += f' ... ({len(names) - _MAX_LISTED} more)'
+  return message + f' (found: {listed})'
+
+
+def _raise_count_mismatch(src_path, n_src, tgt_path, n_tgt):
+  raise UserError(
+      f'{src_path} has {n_src} lines but {tgt_path} has {n_tgt}: the files must be '
+      'line-aligned (line i of one translates line i of the other); check that both '
+      'come from the same split and version of the corpus')

@@ -1,0 +1,202 @@
+"""SentencePiece subword tokenizer: one joint vocabulary for source and target.
+
+Every tokenizer t2t trains or loads uses the special ids of `t2t.data.batch`:
+PAD 0, EOS 1, BOS 2, UNK 3. `encode` adds neither BOS nor EOS; the batching code does.
+"""
+
+import io
+import os
+import random
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+
+import sentencepiece as spm
+
+from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from t2t.errors import UserError
+
+# SentencePiece trains with this many threads whatever the machine; unigram EM sums
+# per-thread statistics, so a fixed count keeps a model identical across machines.
+_TRAIN_THREADS = 16
+
+
+class Tokenizer:
+  """A loaded SentencePiece model with t2t's special ids.
+
+  Attributes:
+    path: the .model file it was loaded from.
+  """
+
+  def __init__(self, model_path: str):
+    """Loads a SentencePiece model.
+
+    Args:
+      model_path: the `<prefix>.model` file written by `train_tokenizer`.
+    Raises:
+      UserError: the file is missing, is not a SentencePiece model, or uses other
+        special ids than t2t's (PAD 0, EOS 1, BOS 2, UNK 3).
+    """
+    self.path = model_path
+    if not os.path.isfile(model_path):
+      raise UserError(f'no tokenizer model at {model_path}: check the path, or train one '
+                      '(train_tokenizer writes <prefix>.model)')
+    try:
+      self._sp = spm.SentencePieceProcessor(model_file=model_path)
+    except RuntimeError as e:
+      raise UserError(f'{model_path} is not a SentencePiece model ({e}): retrain the '
+                      'tokenizer or point at its .model file') from None
+    found = (self._sp.pad_id(), self._sp.eos_id(), self._sp.bos_id(), self._sp.unk_id())
+    if found != (PAD_ID, EOS_ID, BOS_ID, UNK_ID):
+      raise UserError(
+          f'{model_path} has special ids pad/eos/bos/unk = {found} but t2t needs '
+          f'{(PAD_ID, EOS_ID, BOS_ID, UNK_ID)}: retrain it with t2t (train_tokenizer)')
+
+  @property
+  def vocab_size(self) -> int:
+    """V, the number of pieces including the four special tokens."""
+    return self._sp.get_piece_size()
+
+  def encode(self, text: str) -> list[int]:
+    """Token ids of one sentence, without BOS or EOS."""
+    return self._sp.encode(text, out_type=int)
+
+  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of many sentences; SentencePiece encodes a list in parallel in C++."""
+    return self._sp.encode(list(texts), out_type=int)
+
+  def decode(self, ids: Iterable[int]) -> str:
+    """Text of one row of ids (a list or a 1-D array, e.g. a [T] model output).
+
+    Decoding stops at the first EOS, and PAD and BOS are dropped, so padded rows and
+    decoder outputs can be passed as they are.
+    """
+    return self._sp.decode(_content_ids(ids))
+
+  def decode_batch(self, rows: Iterable[Iterable[int]]) -> list[str]:
+    """`decode` for each row, e.g. of a [B, T] array."""
+    return self._sp.decode([_content_ids(row) for row in rows])
+
+  def piece(self, id: int) -> str:  # pylint: disable=redefined-builtin
+    """The subword string of one id, e.g. '▁Haus'; for labelling attention plots."""
+    return self._sp.id_to_piece(int(id))
+
+  def pieces(self, text: str) -> list[str]:
+    """The subword strings `encode` would produce for `text`."""
+    return self._sp.encode(text, out_type=str)
+
+
+def _content_ids(ids):
+  """Plain ints up to the first EOS, without PAD and BOS."""
+  content = []
+  for i in ids:
+    i = int(i)
+    if i == EOS_ID:
+      break
+    if i not in (PAD_ID, BOS_ID):
+      content.append(i)
+  return content
+
+
+def train_tokenizer(texts: Iterable[str], model_prefix_path: str, vocab_size: int,
+                    character_coverage: float = 1.0, model_type: str = 'unigram',
+                    max_sentences: int = 2_000_000, seed: int = 0) -> Tokenizer:
+  """Trains a SentencePiece model on in-memory sentences and loads it.
+
+  Training is deterministic: at most `max_sentences` sentences are kept by a reservoir
+  sample seeded with `seed`, SentencePiece's own shuffling is off and its thread count
+  fixed, so the same texts, arguments and seed give the same model bytes.
+
+  The vocabulary size is a hard limit: when the corpus cannot fill `vocab_size` pieces
+  this raises instead of returning a smaller vocabulary, because the model's embedding
+  and softmax are sized by the config's vocab_size and should not silently disagree.
+
+  SentencePiece's default `nmt_nfkc` normalisation is kept, so decode(encode(s)) == s
+  for text already in NFKC form (ordinary sentences); e.g. '…' comes back as '...'.
+
+  Args:
+    texts: sentences, source and target together for a joint vocabulary.
+    model_prefix_path: writes `<prefix>.model` and `<prefix>.vocab` (a trailing '.model'
+      is ignored); parent folders are created.
+    vocab_size: V, the number of pieces including the four special tokens.
+    character_coverage: fraction of characters covered by single-character pieces;
+      1.0 for Latin-script languages, ~0.9995 for large alphabets (CJK).
+    model_type: 'unigram', 'bpe', 'char' or 'word'.
+    max_sentences: cap on the sentences trained on (memory and time).
+    seed: seed of the subsample.
+  Returns:
+    The trained Tokenizer, loaded from `<prefix>.model`.
+  Raises:
+    UserError: the corpus is empty, or `vocab_size` does not fit it.
+  """
+  prefix = model_prefix_path.removesuffix('.model')
+  os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+  sentences = _reservoir_sample(texts, max_sentences, seed)
+  spm.set_random_generator_seed(seed)  # any randomness left inside SentencePiece
+  # Trained into memory rather than into files: the model then records no output path
+  # (same bytes wherever it is written), and `_write_atomically` can place it.
+  model = io.BytesIO()
+  try:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model,
+        vocab_size=vocab_size, character_coverage=character_coverage,
+        model_type=model_type, pad_id=PAD_ID, eos_id=EOS_ID, bos_id=BOS_ID,
+        unk_id=UNK_ID, input_sentence_size=0, shuffle_input_sentence=False,
+        hard_vocab_limit=True, num_threads=_TRAIN_THREADS, minloglevel=1)
+  except RuntimeError as e:
+    raise _training_error(e, vocab_size, len(sentences)) from None
+  _write_atomically(prefix + '.vocab', _vocab_text(model.getvalue()).encode('utf-8'))
+  # The .model goes last: once it exists, training has finished.
+  _write_atomically(prefix + '.model', model.getvalue())
+  return Tokenizer(prefix + '.model')
+
+
+def _vocab_text(model_bytes):
+  """The .vocab listing SentencePiece writes next to a model: piece TAB score per line."""
+  sp = spm.SentencePieceProcessor(model_proto=model_bytes)
+  return ''.join(f'{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n'
+                 for i in range(sp.get_piece_size()))
+
+
+def _write_atomically(path, data):
+  """Writes `data` to `path` so that a crash leaves either the old file or the new one."""
+  directory, name = os.path.split(os.path.abspath(path))
+  fd, tmp_path = tempfile.mkstemp(prefix=f'.{name}.', dir=directory)
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      f.write(data)
+    os.replace(tmp_path, path)  # atomic within one filesystem
+  except BaseException:
+    os.unlink(tmp_path)
+    raise
+
+
+def _reservoir_sample(texts, k, seed):
+  """A uniform sample of at most k texts, the same for the same input and seed."""
+  rng = random.Random(seed)
+  sample = []
+  for i, text in enumerate(texts):
+    if i < k:
+      sample.append(text)
+    else:
+      j = rng.randrange(i + 1)
+      if j < k:
+        sample[j] = text
+  return sample
+
+
+def _training_error(error, vocab_size, n_sentences):
+  """A UserError for the SentencePiece failures a user causes, else `error` itself."""
+  message = str(error)
+  if too_high := re.search(r'Vocabulary size (?:is )?too high.*?<= *(\d+)', message):
+    return UserError(f'config.vocab_size {vocab_size} is too large for this corpus '
+                     f'({n_sentences} sentences): set it to at most {too_high[1]}, or '
+                     'train on more text')
+  if too_small := re.search(r'smaller than required_chars\. *\d+ vs (\d+)', message):
+    return UserError(f'config.vocab_size {vocab_size} is smaller than the {too_small[1]} '
+                     'characters and special tokens the corpus needs: raise it to at '
+                     f'least {too_small[1]}, or lower character_coverage')
+  if '!sentences_.empty()' in message:
+    return UserError('no sentences to train the tokenizer on: the training corpus is '
+                     'empty; check the data source in the config')
+  return error

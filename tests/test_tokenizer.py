@@ -1,0 +1,113 @@
+"""SentencePiece training and the Tokenizer wrapper: ids, round trips, determinism, errors."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+
+from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from t2t.data.tokenizer import Tokenizer, train_tokenizer
+from t2t.errors import UserError
+
+_EN = ['the', 'a', 'man', 'woman', 'dog', 'child', 'is', 'runs', 'eats', 'in', 'park',
+       'street', 'red', 'small', 'with', 'ball', 'house', 'water', 'two', 'people']
+_DE = ['der', 'die', 'das', 'ein', 'Mann', 'Frau', 'Hund', 'Kind', 'läuft', 'isst',
+       'über', 'Straße', 'größer', 'schön', 'Mädchen', 'Bäume', 'Fußball', 'grün', 'zwei',
+       'Häuser']
+
+
+def _corpus(n=300, seed=0):
+  """Short English and German sentences with punctuation, umlauts and ß."""
+  rng = random.Random(seed)
+  sentences = []
+  for i in range(n):
+    words = _EN if i % 2 else _DE
+    sentence = ' '.join(rng.choice(words) for _ in range(rng.randint(3, 9)))
+    sentences.append(sentence.capitalize() + rng.choice(['.', '!', '?', ', ja.', ' (2).']))
+  return sentences
+
+
+@pytest.fixture(scope='module')
+def tokenizer(tmp_path_factory):
+  prefix = tmp_path_factory.mktemp('tok') / 'spm'
+  return train_tokenizer(_corpus(), str(prefix), vocab_size=120)
+
+
+def test_special_ids_are_fixed(tokenizer):
+  assert tokenizer.vocab_size == 120
+  assert [tokenizer.piece(i) for i in (PAD_ID, EOS_ID, BOS_ID, UNK_ID)] == [
+      '<pad>', '</s>', '<s>', '<unk>']
+  ids = tokenizer.encode('Der Mann läuft.')
+  assert ids and not {PAD_ID, EOS_ID, BOS_ID} & set(ids)  # encode adds no specials
+
+
+@pytest.mark.parametrize('text', [
+    'Der Mann läuft über die Straße.',
+    'Zwei Mädchen, größer als die Bäume!',
+    'A small dog eats in the park?',
+    'the red ball (2).',
+])
+def test_round_trip(tokenizer, text):
+  assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_batch_matches_single(tokenizer):
+  texts = _corpus(20, seed=1)
+  ids = tokenizer.encode_batch(texts)
+  assert ids == [tokenizer.encode(t) for t in texts]
+  assert tokenizer.decode_batch(ids) == texts
+
+
+def test_decode_stops_at_eos_and_drops_pad_and_bos(tokenizer):
+  first, second = tokenizer.encode('Der Hund.'), tokenizer.encode('Die Frau.')
+  row = np.array([BOS_ID] + first + [EOS_ID] + second + [EOS_ID, PAD_ID, PAD_ID], np.int32)
+  assert tokenizer.decode(row) == 'Der Hund.'
+  width = max(len(first), len(second)) + 4
+  rows = [[BOS_ID] + first, second + [EOS_ID, UNK_ID]]  # UNK after EOS must not show
+  padded = np.array([row + [PAD_ID] * (width - len(row)) for row in rows])
+  assert tokenizer.decode_batch(padded) == ['Der Hund.', 'Die Frau.']
+
+
+def test_pieces_match_ids(tokenizer):
+  text = 'Ein Kind isst.'
+  assert tokenizer.pieces(text) == [tokenizer.piece(i) for i in tokenizer.encode(text)]
+
+
+def test_training_is_deterministic(tmp_path):
+  texts = _corpus(400, seed=2)
+  a = train_tokenizer(texts, str(tmp_path / 'a'), vocab_size=100, max_sentences=250, seed=3)
+  b = train_tokenizer(iter(texts), str(tmp_path / 'b'), vocab_size=100, max_sentences=250,
+                      seed=3)
+  assert (tmp_path / 'a.model').read_bytes() == (tmp_path / 'b.model').read_bytes()
+  assert a.encode_batch(texts) == b.encode_batch(texts)
+
+
+def test_training_writes_only_final_files(tmp_path):
+  train_tokenizer(_corpus(100), str(tmp_path / 'out' / 'spm.model'), vocab_size=60)
+  assert sorted(os.listdir(tmp_path / 'out')) == ['spm.model', 'spm.vocab']
+
+
+def test_too_large_vocab_is_a_user_error(tmp_path):
+  with pytest.raises(UserError, match=r'config\.vocab_size 5000 .* at most \d+') as info:
+    train_tokenizer(_corpus(50), str(tmp_path / 'spm'), vocab_size=5000)
+  assert '\n' not in str(info.value)
+  assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_too_small_vocab_is_a_user_error(tmp_path):
+  with pytest.raises(UserError, match=r'config\.vocab_size 10 .* at least \d+'):
+    train_tokenizer(_corpus(50), str(tmp_path / 'spm'), vocab_size=10)
+
+
+def test_empty_corpus_is_a_user_error(tmp_path):
+  with pytest.raises(UserError, match='empty'):
+    train_tokenizer([], str(tmp_path / 'spm'), vocab_size=50)
+
+
+def test_loading_errors(tmp_path):
+  with pytest.raises(UserError, match='no tokenizer model at .*missing.model'):
+    Tokenizer(str(tmp_path / 'missing.model'))
+  (tmp_path / 'junk.model').write_bytes(b'not a model')
+  with pytest.raises(UserError, match='junk.model is not a SentencePiece model'):
+    Tokenizer(str(tmp_path / 'junk.model'))
