@@ -17,6 +17,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import jax_utils
 
 from t2t import decode
 from t2t.config import ModelConfig
@@ -89,7 +90,7 @@ class Translator:
     self.devices = jax.local_devices()
     per_device = max(1, math.ceil(batch_size / len(self.devices)))
     self.rows = per_device * len(self.devices)
-    self.params = jax.device_put_replicated(params, self.devices)
+    self.params = jax_utils.replicate(params, self.devices)
     self._compiled = {}
 
   def _function(self, src_len: int, max_len: int, options: SearchOptions):

@@ -11,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax.training import train_state
 
@@ -111,6 +112,13 @@ def eval_step(params, batch: Batch, *, apply_fn):
   weights = (batch.tgt_seg > 0).astype(jnp.float32)
   logits = _logits(params, batch, apply_fn, True)
   return jax.lax.psum(cross_entropy_sums(logits, batch.tgt_out, weights, 0.0), AXIS)
+
+
+def put_sharded(tree, devices):
+  """Host arrays [P, ...] -> device arrays with row p on device p, as pmap expects."""
+  mesh = jax.sharding.Mesh(np.array(devices), ('devices',))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('devices'))
+  return jax.tree_util.tree_map(lambda x: jax.device_put(x, sharding), tree)
 
 
 def unreplicate(tree):

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 
@@ -29,7 +30,7 @@ from t2t.model import Transformer, init_params
 from t2t.monitor import Monitor
 
 # Fields that must not change between the run that made a workdir and one resuming it.
-FIXED_FIELDS = ('model', 'vocab_size', 'tokenizer_path', 'max_len', 'data.source', 'data.src_lang',
+FIXED_FIELDS = ('model.', 'vocab_size', 'tokenizer_path', 'max_len', 'data.source', 'data.src_lang',
                 'data.tgt_lang', 'data.path', 'data.tfds_name')
 
 
@@ -48,17 +49,22 @@ def check_workdir(config, workdir: str) -> None:
   if saved is None:
     return
   requested = json.loads(config.to_json_best_effort())
-  for field in FIXED_FIELDS:
-    old, new = _get(saved, field), _get(requested, field)
-    if old != new:
-      raise UserError(f'{os.path.join(workdir, ckpt.TRAIN_CONFIG)}: config.{field} was {old!r}, '
-                      f'now {new!r}; use a new --workdir or the same setting')
+  old, new = _flatten(saved), _flatten(requested)
+  for field in sorted(set(old) | set(new)):
+    if field.startswith(FIXED_FIELDS) and old.get(field) != new.get(field):
+      raise UserError(f'{os.path.join(workdir, ckpt.TRAIN_CONFIG)}: config.{field} was '
+                      f'{old.get(field)!r}, now {new.get(field)!r}; use a new --workdir or the same setting')
 
 
-def _get(tree: dict, dotted: str):
-  for part in dotted.split('.'):
-    tree = tree.get(part) if isinstance(tree, dict) else None
-  return tree
+def _flatten(tree: dict, prefix: str = '') -> dict:
+  """{'model': {'d_model': 8}} -> {'model.d_model': 8}."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[prefix + key] = value
+  return flat
 
 
 def prepare_data(config, workdir: str) -> Data:
@@ -93,7 +99,7 @@ def prefetch(batches: TrainBatches, size: int = 2):
   def produce():
     for batch in batches:
       sharded = shard_for_devices(batch, len(devices))
-      q.put((jax.device_put_sharded(list(zip(*sharded)), devices), batches.state(), fill_fraction(batch)))
+      q.put((train_lib.put_sharded(sharded, devices), batches.state(), fill_fraction(batch)))
 
   threading.Thread(target=produce, daemon=True).start()
   while True:
@@ -135,7 +141,7 @@ def restore_or_init(config, model_config, checkpointer, data: Data):
     state = state.replace(step=restored['step'], params=restored['params'],
                           opt_state=restored['opt_state'])
     data.train.restore(data_state)
-    logging.info('resumed from step %d', int(state.step))
+    print(f'resumed from step {int(state.step)} of {config.num_train_steps}', file=sys.stderr)
   return state
 
 

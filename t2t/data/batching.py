@@ -170,5 +170,7 @@ def decode_batches(sources: Sequence[Sequence[int]], rows: int) -> list[DecodeBa
     src_len = bucket_length(max(len(sources[i]) for i in ids) + 1)
     src_rows = [sources[i] for i in ids] + [[]] * (rows - len(ids))
     batch = unpacked(src_rows, [[]] * rows, src_len, 1)
+    if len(ids) < rows:  # filler rows hold nothing at all, not even EOS
+      batch = Batch(*(np.where(np.arange(rows)[:, None] < len(ids), x, 0) for x in batch))
     out.append(DecodeBatch(batch, np.array(ids + [-1] * (rows - len(ids))), src_len))
   return out

@@ -1,0 +1,111 @@
+"""The command line as the README drives it: train.py then evaluate.py, and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from t2t.data import synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, check=True):
+  result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+  if check and result.returncode != 0:
+    raise AssertionError(f'{args} exited {result.returncode}:\n{result.stderr[-3000:]}')
+  return result
+
+
+@pytest.fixture(scope='module')
+def corpus(tmp_path_factory):
+  """A small text corpus in the Multi30k layout, cut from the built-in corpus."""
+  path = tmp_path_factory.mktemp('corpus')
+  for split, n in [('train', 1500), ('val', 20), ('test', 24)]:
+    pairs = synthetic.load_builtin(split)[:n]
+    (path / f'{split}.en').write_text(''.join(en + '\n' for en, _ in pairs), encoding='utf-8')
+    (path / f'{split}.de').write_text(''.join(de + '\n' for _, de in pairs), encoding='utf-8')
+  return path
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, corpus):
+  workdir = tmp_path_factory.mktemp('run') / 'w'
+  result = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir),
+               '--config.data.source=text', f'--config.data.path={corpus}',
+               '--config.num_train_steps=12', '--config.eval_every_steps=12')
+  return workdir, result
+
+
+def test_train_then_evaluate(trained):
+  workdir, result = trained
+  assert 'padding efficiency' in result.stderr
+  for name in ('spm.model', 'model_config.json', 'config.json', 'metrics.jsonl'):
+    assert (workdir / name).exists(), name
+  assert sorted(os.listdir(workdir / 'checkpoints')) == ['10', '12']
+  assert any(name.startswith('events.out.tfevents') for name in os.listdir(workdir / 'tb'))
+  evaluation = run('evaluate.py', '--workdir', str(workdir), '--beam_size', '2')
+  assert 'BLEU = ' in evaluation.stdout and 'nrefs:1|case:mixed|eff:no|tok:13a' in evaluation.stdout
+  assert 'sentences/s' in evaluation.stdout
+  hypotheses = (workdir / 'test.beam2.hyp').read_text(encoding='utf-8').splitlines()
+  assert len(hypotheses) == 24
+
+
+def test_changed_data_or_model_is_refused(trained, corpus):
+  workdir, _ = trained
+  again = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir),
+              '--config.num_train_steps=12', check=False)
+  assert again.returncode == 2
+  assert again.stderr.strip().splitlines()[-1].startswith('error: ')
+  assert 'config.data.path' in again.stderr or 'config.data.source' in again.stderr
+  bigger = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir),
+               '--config.data.source=text', f'--config.data.path={corpus}',
+               '--config.model.d_model=64', check=False)
+  assert bigger.returncode == 2 and 'config.model.d_model was 32, now 64' in bigger.stderr
+
+
+def one_line_error(result):
+  assert result.returncode != 0
+  lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+  assert lines, result.stderr
+  return lines[-1]
+
+
+def test_missing_data_file_is_one_line_naming_the_file(tmp_path, corpus):
+  empty = tmp_path / 'nodata'
+  empty.mkdir()
+  line = one_line_error(run('train.py', '--config', 'configs/tiny.py', '--workdir', str(tmp_path / 'w'),
+                            '--config.data.source=text', f'--config.data.path={empty}', check=False))
+  assert line.startswith('error: ') and str(empty / 'train.en') in line
+
+
+def test_line_count_mismatch_names_both_files(tmp_path):
+  (tmp_path / 'train.en').write_text('a\nb\nc\n')
+  (tmp_path / 'train.de').write_text('x\ny\n')
+  line = one_line_error(run('train.py', '--config', 'configs/tiny.py', '--workdir', str(tmp_path / 'w'),
+                            '--config.data.source=text', f'--config.data.path={tmp_path}', check=False))
+  assert 'train.en has 3 lines' in line and 'train.de has 2' in line
+
+
+def test_unknown_config_field_is_rejected(tmp_path):
+  result = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(tmp_path / 'w'),
+               '--config.num_trian_steps=5', check=False)
+  assert result.returncode != 0 and 'num_trian_steps' in result.stderr
+  assert not (tmp_path / 'w').exists()
+
+
+def test_evaluate_without_checkpoint_is_one_line(tmp_path):
+  line = one_line_error(run('evaluate.py', '--workdir', str(tmp_path), check=False))
+  assert line.startswith('error: ') and str(tmp_path) in line
+
+
+def test_rerun_resumes_from_the_latest_checkpoint(trained, corpus):
+  workdir, _ = trained
+  result = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir),
+               '--config.data.source=text', f'--config.data.path={corpus}',
+               '--config.num_train_steps=14', '--config.eval_every_steps=100')
+  assert 'resumed from step 12 of 14' in result.stderr
+  steps = [json.loads(l)['step'] for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  assert max(steps) == 14 and sorted(os.listdir(workdir / 'checkpoints')) == ['10', '12', '14']
