@@ -103,7 +103,7 @@ def train_step(state: TrainState, batch: Batch, dropout_rng, *, label_smoothing:
   grads = jax.lax.psum(grads, AXIS)
   new_state = state.apply_gradients(grads=grads)
   metrics = jax.lax.psum(sums, AXIS)
-  metrics['grad_norm'] = optax.global_norm(grads)
+  metrics['grad_norm'] = optax.tree.norm(grads)
   return new_state, metrics
 
 

@@ -87,3 +87,20 @@ def test_packed_rows_equal_separate_rows(setup):
   alone = forward(params, tuple(unpacked([e[0] for e in examples], [e[1] for e in examples], 16, 16)))
   np.testing.assert_allclose(packed[:5], alone[0, :5], atol=2e-5)
   np.testing.assert_allclose(packed[5:12], alone[1, :7], atol=2e-5)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_close_logits():
+  config = ModelConfig(vocab_size=V, d_model=32, num_heads=4, num_encoder_layers=1,
+                       num_decoder_layers=1, d_ff=64, max_len=32)
+  bf16 = ModelConfig(**{**config.__dict__, 'dtype': 'bfloat16'})
+  params = init_params(config, jax.random.PRNGKey(0))
+  assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(init_params(bf16, jax.random.PRNGKey(0))))
+  rng = np.random.default_rng(5)
+  b = unpacked(random_rows(rng, 2, 3, 8), random_rows(rng, 2, 3, 8), 10, 10)
+  args = (b.src, b.src_pos, b.src_seg, b.tgt_in, b.tgt_pos, b.tgt_seg)
+  full = Transformer(config).apply({'params': params}, *args)
+  half = Transformer(bf16).apply({'params': params}, *args)
+  assert half.dtype == jnp.float32  # logits are float32 for the loss
+  real = b.tgt_seg > 0
+  np.testing.assert_allclose(half[real], full[real], atol=0.15)
+  assert not np.array_equal(half, full)  # bf16 really was used

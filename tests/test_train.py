@@ -138,3 +138,19 @@ def test_checkpoint_keeps_last_k_and_averages(tmp_path):
   params, steps = checkpointer.average_params(2)
   assert steps == [2, 3]
   np.testing.assert_allclose(params['w'], [3.0, 3.0, 3.0])
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+  """Two accumulated half batches give the update of the whole batch (equal token counts)."""
+  rng = np.random.default_rng(7)
+  examples = [(list(rng.integers(4, V, 5)), list(rng.integers(4, V, 4))) for _ in range(8)]
+  whole = rows_to_batch(examples, [[2 * r, 2 * r + 1] for r in range(4)], 4, 16)
+  halves = [type(whole)(*(x[:2] for x in whole)), type(whole)(*(x[2:] for x in whole))]
+  n_first, n_second = (halves[0].tgt_seg > 0).sum(), (halves[1].tgt_seg > 0).sum()
+  assert n_first == n_second  # per-micro-batch mean losses average to the whole-batch mean
+  # A large eps keeps Adam's step proportional to the gradient (see test_two_devices_equal_one_device).
+  one, _ = run_steps(1, [whole], fresh_state(make_config(adam_eps=1.0)))
+  accumulated, _ = run_steps(1, halves, fresh_state(make_config(adam_eps=1.0, grad_accum_steps=2)))
+  assert not np.allclose(one.params['decoder_norm']['scale'], 1.0)  # an update happened
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), one.params,
+                         accumulated.params)
