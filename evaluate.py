@@ -1,36 +1,6 @@
-"""Translate a split or a file with a trained workdir and score it with sacreBLEU.
+"""Evaluate a trained workdir: see t2t/commands/evaluate.py (also installed as `t2t-evaluate`)."""
 
-  python evaluate.py --workdir runs/demo                      # the config's test split
-  python evaluate.py --workdir runs/m30k --split val --beam_size 4 --alpha 0.6
-  python evaluate.py --workdir runs/m30k --src test.en --ref test.de
-"""
+from t2t.commands import evaluate
 
-from absl import flags
-
-from t2t import cli, evaluate_lib
-from t2t.inference import SearchOptions
-
-flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
-flags.DEFINE_string('split', None, "Split of the training data's source (default: its test split).")
-flags.DEFINE_string('src', None, 'Source file, one sentence per line (instead of --split).')
-flags.DEFINE_string('ref', None, 'Reference file for --src.')
-flags.DEFINE_string('output', None, 'Where to write translations (default: in the workdir).')
-flags.DEFINE_integer('beam_size', 4, 'Beam size; 1 means greedy search.')
-flags.DEFINE_float('alpha', 0.6, 'GNMT length penalty exponent.')
-flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b.')
-flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
-flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
-flags.DEFINE_integer('batch_size', 64, 'Sentences per decoding batch.')
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  del argv
-  options = SearchOptions('beam' if FLAGS.beam_size > 1 else 'greedy', FLAGS.beam_size, FLAGS.alpha,
-                          FLAGS.max_len_a, FLAGS.max_len_b)
-  evaluate_lib.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
-                        FLAGS.average_last, FLAGS.batch_size)
-
-
-if __name__ == '__main__':
-  cli.run(main)
+if __name__ == "__main__":
+  evaluate.run()

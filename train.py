@@ -1,27 +1,6 @@
-"""Train a translation model.
+"""Train a translation model: see t2t/commands/train.py (also installed as `t2t-train`)."""
 
-  python train.py --workdir runs/demo                       # built-in corpus, configs/default.py
-  python train.py --config configs/small.py --workdir runs/m30k --config.num_train_steps=4000
+from t2t.commands import train
 
-Rerunning the same command resumes from the workdir's latest checkpoint.
-"""
-
-import os
-
-from absl import flags
-from ml_collections import config_flags
-
-from t2t import cli, trainer
-
-_DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs', 'default.py')
-config_flags.DEFINE_config_file('config', _DEFAULT, 'Training config file (configs/*.py).')
-flags.DEFINE_string('workdir', None, 'Folder for checkpoints, tokenizer, configs and logs.', required=True)
-
-
-def main(argv):
-  del argv
-  trainer.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
-
-
-if __name__ == '__main__':
-  cli.run(main)
+if __name__ == "__main__":
+  train.run()
