@@ -1,0 +1,74 @@
+"""Shared by the benchmarks: configs by path, a real training batch, the machine's matmul peak."""
+
+import importlib.util
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from t2t.data import pipeline
+from t2t.data.batching import TrainBatches, filter_by_length
+
+
+def load_config(path: str):
+  spec = importlib.util.spec_from_file_location('bench_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def real_batch(config, workdir: str):
+  """The first packed training batch of the config's data, its tokenizer, and the fill of one epoch."""
+  pairs = pipeline.load_pairs(config.data, config.data.train_split, config.data.max_train_examples or None)
+  tokenizer = pipeline.get_tokenizer(config, workdir, pairs)
+  examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, pairs), config.max_len)
+  batches = TrainBatches(examples, config.batch_size, config.max_len, config.seed)
+  rows = batches._rows()
+  real = sum(len(examples[i][0]) + len(examples[i][1]) + 2 for r in rows for i in r)
+  return next(batches), tokenizer, real / (2 * len(rows) * config.max_len)
+
+
+def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+  """Best of jax's and torch's median float32 n x n matmul rate, FLOP/s."""
+  rates = []
+  a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), jnp.float32)
+  f = jax.jit(lambda x, y: x @ y)
+  f(a, a).block_until_ready()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    f(a, a).block_until_ready()
+    times.append(time.perf_counter() - start)
+  rates.append(2 * n ** 3 / statistics.median(times))
+  try:
+    import torch
+    t = torch.randn(n, n)
+    t @ t
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      t @ t
+      times.append(time.perf_counter() - start)
+    rates.append(2 * n ** 3 / statistics.median(times))
+  except ImportError:
+    pass
+  return max(rates)
+
+
+def machine() -> str:
+  name = platform.processor() or platform.machine()
+  try:
+    with open('/proc/cpuinfo') as f:
+      name = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
+  except (OSError, StopIteration):
+    pass
+  return f'{name}, {os.cpu_count()} cores'
+
+
+def peak_rss_mib() -> float:
+  import resource
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
