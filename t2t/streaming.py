@@ -1,0 +1,150 @@
+"""Translating a stream of lines: batches, n-best lists, empty and over-long lines, a prompt.
+
+Every input line gives exactly one output line (or K with n-best), in input order, so the
+output stays aligned with the input: an empty line gives an empty line, and a line longer
+than the model's maximum is translated from its first max_len - 1 tokens with a warning that
+names the line number.
+
+N-best output is fairseq-like: K lines per input, each `score<TAB>translation`, best first.
+Beam scores are length-normalized log-probs (GNMT penalty); sampled ones are log-prob sums.
+"""
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+import jax
+
+from t2t.data import text
+from t2t.errors import UserError
+from t2t.inference import Hypothesis, SearchOptions, Translator
+
+
+def check_search(options: SearchOptions, nbest: int) -> None:
+  """Raises a one-line UserError for settings that cannot work together."""
+  if nbest < 1:
+    raise UserError(f'--nbest {nbest}: ask for at least 1 translation per line')
+  if options.method == 'beam' and options.beam_size < nbest:
+    raise UserError(f'--nbest {nbest} needs --beam_size >= {nbest} (got {options.beam_size}): '
+                    'raise --beam_size or lower --nbest')
+  if options.method == 'greedy' and nbest > 1:
+    raise UserError(f'--nbest {nbest} needs --beam_size >= {nbest} (got 1, greedy): '
+                    'raise --beam_size, or use --sampling for several samples')
+  if options.method == 'sample':
+    if options.temperature <= 0:
+      raise UserError(f'--temperature {options.temperature}: use a value > 0')
+    if options.top_k < 0:
+      raise UserError(f'--top_k {options.top_k}: use 0 (no limit) or a positive count')
+    if not 0 < options.top_p <= 1:
+      raise UserError(f'--top_p {options.top_p}: use a value in (0, 1]')
+
+
+def derived_seed(seed: int, *folds: int) -> int:
+  """An int seed from fold_in(PRNGKey(seed), fold...): independent streams per batch and sample."""
+  key = jax.random.PRNGKey(seed)
+  for fold in folds:
+    key = jax.random.fold_in(key, fold)
+  return int(jax.random.randint(key, (), 0, 2**31 - 1))
+
+
+class LineTranslator:
+  """Turns batches of input lines into output lines with fixed search settings."""
+
+  def __init__(self, translator: Translator, options: SearchOptions, nbest: int = 1, seed: int = 0,
+               warnings: TextIO | None = None):
+    check_search(options, nbest)
+    self.translator = translator
+    self.tokenizer = translator.tokenizer
+    self.options = options
+    self.nbest = nbest
+    self.seed = seed
+    self.warnings = warnings or sys.stderr
+    self.max_tokens = translator.model.config.max_len - 1  # one slot is the source EOS
+    self._batches = 0
+
+  def hypotheses(self, sources: list[list[int]]) -> list[list[Hypothesis]]:
+    """The nbest hypotheses of each source, best first."""
+    batch = self._batches
+    self._batches += 1
+    if self.options.method != 'sample':
+      return self.translator.translate_ids(sources, self.options, nbest=self.nbest)
+    # K independent samples per line, each from its own fold_in seed.
+    draws = [self.translator.translate_ids(sources, self.options, derived_seed(self.seed, batch, k))
+             for k in range(self.nbest)]
+    return [sorted((d[i][0] for d in draws), key=lambda h: -h.score) for i in range(len(sources))]
+
+  def translate_lines(self, lines: list[str], first_number: int = 1) -> list[str]:
+    """Output lines for `lines` (normalized text); first_number is the first one's line number."""
+    empty = [''] * self.nbest if self.nbest == 1 else [f'{0.0:.4f}\t'] * self.nbest
+    todo = [i for i, line in enumerate(lines) if line]
+    sources = self.tokenizer.encode_batch([lines[i] for i in todo])
+    for i, ids in zip(todo, sources):
+      if len(ids) > self.max_tokens:
+        print(f'warning: line {first_number + i} has {len(ids)} tokens, more than the model maximum '
+              f'of {self.max_tokens}: translating its first {self.max_tokens}', file=self.warnings)
+    outputs = [empty] * len(lines)
+    if todo:
+      for i, hypotheses in zip(todo, self.hypotheses(sources)):
+        texts = self.tokenizer.decode_batch([h.tokens for h in hypotheses])
+        if self.nbest == 1:
+          outputs[i] = texts
+        else:
+          outputs[i] = [f'{h.score:.4f}\t{t}' for h, t in zip(hypotheses, texts)]
+    return [line for group in outputs for line in group]
+
+
+def read_lines(stream, name: str = 'stdin') -> Iterator[str]:
+  """Normalized lines of a binary stream, one at a time; invalid UTF-8 is a one-line error."""
+  for number, raw in enumerate(stream, start=1):
+    try:
+      line = raw.decode('utf-8')
+    except UnicodeDecodeError:
+      raise UserError(f'{name} line {number} is not valid UTF-8: re-encode the input as UTF-8, '
+                      'e.g. iconv -f latin1 -t utf-8') from None
+    if number == 1:
+      line = line.removeprefix('\ufeff')
+    yield text.normalize(line)
+
+
+def chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+  """Consecutive lists of `size` lines (the last may be shorter)."""
+  chunk = []
+  for line in lines:
+    chunk.append(line)
+    if len(chunk) == size:
+      yield chunk
+      chunk = []
+  if chunk:
+    yield chunk
+
+
+def translate_stream(line_translator: LineTranslator, lines: Iterable[str], out: TextIO,
+                     batch_size: int) -> int:
+  """Translates `batch_size` lines at a time, writing and flushing after each batch.
+
+  Returns:
+    The number of input lines read.
+  """
+  number = 1
+  for chunk in chunks(lines, batch_size):
+    out.write(''.join(line + '\n' for line in line_translator.translate_lines(chunk, number)))
+    out.flush()
+    number += len(chunk)
+  return number - 1
+
+
+def interactive(line_translator: LineTranslator, stdin: TextIO, out: TextIO, prompt: TextIO) -> None:
+  """Reads a sentence, prints its translation, repeats until end of input (Ctrl-D)."""
+  print('Type a sentence and press Enter; Ctrl-D ends.', file=prompt)
+  number = 1
+  while True:
+    prompt.write('> ')
+    prompt.flush()
+    line = stdin.readline()
+    if not line:
+      prompt.write('\n')
+      return
+    for output in line_translator.translate_lines([text.normalize(line)], number):
+      out.write(output + '\n')
+    out.flush()
+    number += 1
