@@ -4,16 +4,27 @@ Workdir layout:
   config.json          the full training config (ml_collections, as JSON)
   model_config.json    t2t.config.ModelConfig: rebuilds the network
   spm.model            the SentencePiece tokenizer
+  spm.model.sha256     its SHA-256 (`sha256sum -c` format): a replaced tokenizer is refused
   checkpoints/<step>/  orbax: `state` {step, params, opt_state} and `data` (iterator position)
   metrics.jsonl, tb/   training curves
 
-A checkpoint is written under a temporary name and renamed when complete (orbax commits
-atomically), so a crash mid-save leaves the previous checkpoints intact.
+A checkpoint is written under a temporary name (`<step>.orbax-checkpoint-tmp-*`) and renamed
+when complete (orbax's AtomicRenameTemporaryPath on local disks), so a crash mid-save leaves
+the previous checkpoints intact; leftover temporary folders are ignored and removed on the next
+run. A step folder that exists but does not restore (truncated or missing files) is moved
+aside to `<step>.damaged` with a warning, and the previous checkpoint is used.
+
+  python -m t2t.checkpoint --workdir DIR --fingerprint   # "step N sha256 HEX" of the parameters
 """
 
+import argparse
+import hashlib
 import json
+import logging
 import os
+import sys
 
+from absl import logging as absl_logging
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -23,15 +34,21 @@ from t2t.errors import UserError
 
 MODEL_CONFIG = 'model_config.json'
 TRAIN_CONFIG = 'config.json'
+TOKENIZER_HASH = 'spm.model.sha256'
+DAMAGED_SUFFIX = '.damaged'
 
 
 class Checkpointer:
   """Saves and restores {state, data position} under <workdir>/checkpoints, keeping the last K."""
 
-  def __init__(self, workdir: str, keep: int = 3):
+  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
+                                           cleanup_tmp_directories=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def step_path(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -54,6 +71,44 @@ class Checkpointer:
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
     return restored.state, restored.data
+
+  def restore_latest_good(self, target_state):
+    """The newest checkpoint that restores, as (step, state, data_state).
+
+    Newer step folders that fail to restore while an older one works are damaged (a torn
+    copy, a truncated file): they are moved aside to `<step>.damaged`, never deleted, so the
+    run can write that step again. If no checkpoint restores, nothing is moved and the error
+    names the newest one (a changed optimizer setting fails this way too).
+    """
+    damaged = []
+    for step in reversed(self.all_steps()):
+      try:
+        state, data_state = self.restore(target_state, step)
+      except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many types)
+        logging.warning('checkpoint %s does not restore (%s: %s); trying the previous one',
+                        self.step_path(step), type(e).__name__, _first_line(e))
+        damaged.append((step, e))
+        continue
+      for bad, _ in damaged:
+        self._set_aside(bad)
+      if damaged:
+        self.manager.reload()
+      return step, state, data_state
+    step, error = damaged[0]
+    raise UserError(f'no checkpoint in {self.directory} restores; the newest, {self.step_path(step)}, '
+                    f'fails with {type(error).__name__}: {_first_line(error)}; if the optimizer '
+                    f'config changed (e.g. config.grad_accum_steps) use the old setting, '
+                    f'else a new --workdir')
+
+  def _set_aside(self, step: int) -> None:
+    path = self.step_path(step)
+    if jax.process_index() == 0:
+      os.replace(path, path + DAMAGED_SUFFIX)
+      print(f'warning: checkpoint {path} is damaged; moved to {path + DAMAGED_SUFFIX}, '
+            f'resuming from the previous one', file=sys.stderr)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+      multihost_utils.sync_global_devices(f't2t set aside {path}')
 
   def restore_params(self, step: int | None = None):
     """Only the parameters of one checkpoint (no optimizer state needed), as numpy arrays."""
@@ -81,6 +136,37 @@ class Checkpointer:
 
   def close(self) -> None:
     self.manager.close()
+
+
+def fingerprint(params) -> str:
+  """SHA-256 over every parameter: sorted key paths, each with its dtype, shape and bytes."""
+  digest = hashlib.sha256()
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  for key, value in sorted(((jax.tree_util.keystr(p), np.asarray(v)) for p, v in leaves),
+                           key=lambda item: item[0]):
+    digest.update(f'{key} {value.dtype.str} {value.shape}\n'.encode())
+    digest.update(np.ascontiguousarray(value).tobytes())
+  return digest.hexdigest()
+
+
+def file_sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def read_tokenizer_hash(workdir: str) -> str | None:
+  path = os.path.join(workdir, TOKENIZER_HASH)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return f.read().split()[0]
+
+
+def write_tokenizer_hash(workdir: str, digest: str) -> None:
+  _write_atomic(os.path.join(workdir, TOKENIZER_HASH), f'{digest}  spm.model\n')
 
 
 def write_model_config(workdir: str, model_config: ModelConfig) -> None:
@@ -114,3 +200,40 @@ def _write_atomic(path: str, text: str) -> None:
   with open(path + '.tmp', 'w') as f:
     f.write(text)
   os.replace(path + '.tmp', path)
+
+
+def _first_line(error: Exception) -> str:
+  return (str(error).strip().splitlines() or [''])[0][:300]
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(prog='python -m t2t.checkpoint', description=__doc__.splitlines()[0])
+  parser.add_argument('--workdir', required=True, help='a folder written by train.py')
+  parser.add_argument('--fingerprint', action='store_true',
+                      help='print "step N sha256 HEX" of the latest checkpoint\'s parameters')
+  parser.add_argument('--step', type=int, default=None, help='a checkpoint other than the latest')
+  args = parser.parse_args(argv)
+  if not args.fingerprint:
+    parser.error('nothing to do: pass --fingerprint')
+  absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
+  try:
+    if not os.path.isdir(os.path.join(args.workdir, 'checkpoints')):
+      raise UserError(f'{args.workdir}: no checkpoints folder; '
+                      '--workdir must be a folder written by train.py')
+    checkpointer = Checkpointer(args.workdir, read_only=True)
+    try:
+      step = checkpointer.latest_step() if args.step is None else args.step
+      if step not in checkpointer.all_steps():
+        which = 'found' if step is None else f'at step {step}'
+        raise UserError(f'{checkpointer.directory}: no checkpoint {which}; '
+                        f'steps present: {checkpointer.all_steps() or "none"}')
+      print(f'step {step} sha256 {fingerprint(checkpointer.restore_params(step))}')
+    finally:
+      checkpointer.close()
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  main()

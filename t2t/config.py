@@ -99,6 +99,7 @@ def base_config():
   config.label_smoothing = 0.1
   config.grad_clip_norm = 1.0         # 0 = no clipping
   config.grad_accum_steps = 1
+  config.max_consecutive_skips = 10   # stop after this many non-finite steps in a row
 
   config.log_every_steps = 50
   config.eval_every_steps = 1000

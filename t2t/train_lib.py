@@ -5,8 +5,16 @@ smoothing) are bound with functools.partial before jax.pmap(axis_name='batch').
 
 Glossary: B rows per device, T target length, V vocabulary, P devices.
 Metrics are returned as sums over every device (psum), so the host divides once.
+
+A step whose loss, gradients or update are not all finite is skipped: params and
+opt_state stay as they were (so the optimizer's own count and the learning-rate schedule do
+not advance), but `state.step` still counts it, because a step is one batch consumed: the data
+position and the dropout randomness of later steps stay those of an uninterrupted run.
+`state.consecutive_skips` counts skipped steps in a row on the device; the trainer reads it
+when it logs (no extra host sync) and stops the run after config.max_consecutive_skips.
 """
 
+import dataclasses
 import functools
 
 import jax
@@ -22,7 +30,12 @@ AXIS = 'batch'
 
 
 class TrainState(train_state.TrainState):
-  """step, params, opt_state (and the static apply_fn/tx); dropout rng lives outside."""
+  """step, params, opt_state (and the static apply_fn/tx); dropout rng lives outside.
+
+  consecutive_skips: int32 scalar, steps skipped in a row for non-finite values (not saved in
+  checkpoints: a checkpoint never holds a skipped update, so a restored run starts at 0).
+  """
+  consecutive_skips: jax.Array = dataclasses.field(default_factory=lambda: jnp.zeros((), jnp.int32))
 
 
 def learning_rate_schedule(config):
@@ -101,10 +114,30 @@ def train_step(state: TrainState, batch: Batch, dropout_rng, *, label_smoothing:
 
   grads, sums = jax.grad(loss_fn, has_aux=True)(state.params)
   grads = jax.lax.psum(grads, AXIS)
-  new_state = state.apply_gradients(grads=grads)
   metrics = jax.lax.psum(sums, AXIS)
   metrics['grad_norm'] = optax.tree.norm(grads)
-  return new_state, metrics
+  updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+  # Norms are NaN or inf as soon as one element is; after the psums every device sees the same
+  # values, so all devices take the same branch. Checking the update too catches a finite
+  # gradient that the optimizer turns into an infinite step.
+  finite = (jnp.isfinite(metrics['loss']) & jnp.isfinite(metrics['grad_norm'])
+            & jnp.isfinite(optax.tree.norm(updates)))
+  metrics['skipped'] = 1.0 - finite.astype(jnp.float32)
+  return apply_if_finite(finite, state, updates, opt_state), metrics
+
+
+def apply_if_finite(finite, state: TrainState, updates, opt_state) -> TrainState:
+  """The updated state if `finite`; else `state` with only the step counted (module docstring).
+
+  jnp.where rather than lax.cond: both sides are already computed, and a select keeps one
+  program on every device.
+  """
+  keep = lambda new, old: jnp.where(finite, new, old)
+  return state.replace(
+      step=state.step + 1,
+      params=jax.tree_util.tree_map(keep, optax.apply_updates(state.params, updates), state.params),
+      opt_state=jax.tree_util.tree_map(keep, opt_state, state.opt_state),
+      consecutive_skips=jnp.where(finite, 0, state.consecutive_skips + 1).astype(jnp.int32))
 
 
 def eval_step(params, batch: Batch, *, apply_fn):

@@ -1,7 +1,20 @@
 """The training loop: prepare data, build or resume the state, step, evaluate, checkpoint.
 
 Rerunning the same command on the same workdir resumes from its latest checkpoint, with the
-data iterator at the same position and the same dropout randomness.
+data iterator at the same position and the same dropout randomness, so an interrupted and
+resumed run ends with the same parameters as an uninterrupted one.
+
+Faults:
+  SIGTERM/SIGINT   the current step finishes, a checkpoint is written and `Interrupted` is raised
+                   (train.py exits 128 + signal number). On several processes JAX's preemption
+                   service picks the step at which every host stops together (SIGTERM only).
+  non-finite step  skipped in train_step; after config.max_consecutive_skips in a row the run
+                   stops with a UserError, without saving (the last checkpoint stays the newest).
+  damaged latest   restore falls back to the newest checkpoint that restores (see checkpoint.py).
+
+T2T_PAUSE_AFTER_STEP=k (tests only): after step k has run (before its logging and checkpoint),
+wait for earlier checkpoint writes, print "paused after step k" and wait for a signal, so a
+test can kill the run at a known point.
 """
 
 import dataclasses
@@ -9,6 +22,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -17,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import jax_utils
+from jax.experimental import multihost_utils
 
 from t2t import checkpoint as ckpt
 from t2t import metrics as metrics_lib
@@ -137,12 +152,87 @@ def restore_or_init(config, model_config, checkpointer, data: Data):
   state = train_lib.create_state(Transformer(model_config), params, config)
   if checkpointer.latest_step() is not None:
     target = {'step': np.asarray(state.step, np.int32), 'params': state.params, 'opt_state': state.opt_state}
-    restored, data_state = checkpointer.restore(target)
+    _, restored, data_state = checkpointer.restore_latest_good(target)
     state = state.replace(step=restored['step'], params=restored['params'],
                           opt_state=restored['opt_state'])
     data.train.restore(data_state)
     print(f'resumed from step {int(state.step)} of {config.num_train_steps}', file=sys.stderr)
   return state
+
+
+class Interrupted(Exception):
+  """Training stopped early on a signal, after saving a checkpoint at `step`."""
+
+  def __init__(self, signum: int, step: int, directory: str):
+    self.signum, self.step = signum, step
+    super().__init__(f'stopped by {signal.Signals(signum).name} after step {step}: checkpoint '
+                     f'saved in {directory}; rerun the same command to resume')
+
+
+class StopRequests:
+  """Notes SIGTERM/SIGINT so the loop can finish its step, checkpoint and stop.
+
+  One process: Python handlers; a second signal of the same kind acts as usual (kills).
+  Several processes: JAX's preemption service (which owns SIGTERM once jax.distributed is up)
+  tells every host the same step at which to stop, so their collectives stay matched.
+  """
+
+  def __init__(self):
+    self.signum = None
+    self._previous = {}
+    self._multihost = jax.process_count() > 1
+
+  def __enter__(self):
+    if not self._multihost and threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc_info):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signum = signum
+    signal.signal(signum, self._previous[signum])
+
+  def requested(self, step: int) -> bool:
+    if self._multihost and self.signum is None and multihost_utils.reached_preemption_sync_point(step):
+      self.signum = signal.SIGTERM
+    return self.signum is not None
+
+
+def check_skips(config, state, step: int, checkpointer: ckpt.Checkpointer) -> None:
+  """Stops the run after config.max_consecutive_skips non-finite steps in a row (one host sync)."""
+  skips = int(state.consecutive_skips[0])
+  if skips >= config.max_consecutive_skips:
+    raise UserError(
+        f'steps {step - skips + 1}-{step} all had a non-finite loss or gradients and were skipped '
+        f'(config.max_consecutive_skips={config.max_consecutive_skips}); stopped without saving, '
+        f'the newest checkpoint is step {checkpointer.latest_step()}: lower config.learning_rate '
+        f'or raise config.warmup_steps, then rerun')
+
+
+def check_tokenizer(workdir: str, tokenizer_path: str) -> None:
+  """Refuses a workdir whose tokenizer file differs from the one its checkpoints were trained with."""
+  digest = ckpt.file_sha256(tokenizer_path)
+  saved = ckpt.read_tokenizer_hash(workdir)
+  if saved is None:
+    ckpt.write_tokenizer_hash(workdir, digest)
+  elif saved != digest:
+    raise UserError(f'{tokenizer_path} has SHA-256 {digest[:16]}... but this workdir was trained with '
+                    f'{saved[:16]}... ({os.path.join(workdir, ckpt.TOKENIZER_HASH)}): put the original '
+                    f'tokenizer back or use a new --workdir')
+
+
+def _pause_for_tests(done: int, checkpointer: ckpt.Checkpointer, stop: StopRequests) -> None:
+  if os.environ.get('T2T_PAUSE_AFTER_STEP') != str(done):
+    return
+  checkpointer.wait()
+  print(f'paused after step {done}', file=sys.stderr, flush=True)
+  while not stop.requested(done):
+    time.sleep(0.05)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -154,9 +244,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if config.max_len > model_config.max_len:
     raise UserError(f'config.max_len={config.max_len} exceeds config.model.max_len='
                     f'{model_config.max_len}: raise config.model.max_len')
+  check_tokenizer(workdir, data.tokenizer.path)
   ckpt.write_train_config(workdir, config)
   ckpt.write_model_config(workdir, model_config)
   checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
+  try:
+    with StopRequests() as stop:
+      return _train(config, model_config, workdir, data, checkpointer, stop)
+  finally:
+    checkpointer.wait()  # an async write in flight completes, whatever stopped the run
+    checkpointer.close()
+
+
+def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests) -> dict:
   state = restore_or_init(config, model_config, checkpointer, data)
   start = int(state.step)
   state = jax_utils.replicate(state)
@@ -170,42 +270,57 @@ def train_and_evaluate(config, workdir: str) -> dict:
   last_eval = {}
   batches = prefetch(data.train)
   pending, last_log, data_state = [], (start, time.time()), data.train.state()
-  for step in range(start, config.num_train_steps):
-    batch, data_state, fill = next(batches)
-    state, step_metrics = p_train(state, batch, dropout_rng)
-    pending.append((step_metrics, fill))
-    done = step + 1
-    if done % config.log_every_steps == 0 or done == config.num_train_steps:
-      last_log = log_train(config, monitor, pending, done, last_log)
-      pending = []
-    if done % config.eval_every_steps == 0 or done == config.num_train_steps:
-      last_eval = evaluate(config, p_eval, translator, state, data)
-      monitor.write(done, 'eval', last_eval)
-      monitor.message(f'step {done}: ' + ', '.join(f'{k} {v:.4g}' for k, v in last_eval.items()))
-    if done % config.checkpoint_every_steps == 0 or done == config.num_train_steps:
-      save(checkpointer, state, data_state)
-    if done % config.eval_every_steps == 0:
-      last_log = (done, time.time())  # tokens/s counts training time only
-    monitor.advance(1)
-  checkpointer.wait()
-  checkpointer.close()
-  monitor.close()
+  try:
+    for step in range(start, config.num_train_steps):
+      batch, data_state, fill = next(batches)
+      state, step_metrics = p_train(state, batch, dropout_rng)
+      pending.append((step_metrics, fill))
+      done = step + 1
+      _pause_for_tests(done, checkpointer, stop)
+      interrupted = stop.requested(done)
+      last = done == config.num_train_steps
+      if done % config.log_every_steps == 0 or last or interrupted:
+        last_log = log_train(config, monitor, pending, done, last_log)
+        pending = []
+        check_skips(config, state, done, checkpointer)
+      if done % config.eval_every_steps == 0 or last:
+        last_eval = evaluate(config, p_eval, translator, state, data)
+        monitor.write(done, 'eval', last_eval)
+        monitor.message(f'step {done}: ' + ', '.join(f'{k} {v:.4g}' for k, v in last_eval.items()))
+      if done % config.checkpoint_every_steps == 0 or last or interrupted:
+        check_skips(config, state, done, checkpointer)  # a failed run is never saved
+        save(checkpointer, state, data_state)
+      if interrupted:
+        checkpointer.wait()
+        raise Interrupted(stop.signum, done, checkpointer.step_path(done))
+      if done % config.eval_every_steps == 0:
+        last_log = (done, time.time())  # tokens/s counts training time only
+      monitor.advance(1)
+  finally:
+    monitor.close()
   return last_eval
 
 
 def log_train(config, monitor: Monitor, pending, step: int, last_log):
   """Sums the steps since the last log (one host sync here, none inside the loop)."""
-  totals = None
+  totals, skipped = None, 0
   for step_metrics, _ in pending:
-    sums = {k: float(v[0]) for k, v in step_metrics.items() if k != 'grad_norm'}
-    totals = metrics_lib.add_sums(totals, sums)
-  summary = metrics_lib.summarize(totals)
+    sums = {k: float(v[0]) for k, v in step_metrics.items() if k not in ('grad_norm', 'skipped')}
+    if step_metrics['skipped'][0]:
+      skipped += 1  # its loss is not finite: leave it out of the means
+    else:
+      totals = metrics_lib.add_sums(totals, sums)
+  summary = metrics_lib.summarize(totals) if totals else {'loss': float('nan')}
   last_step, last_time = last_log
   now = time.time()
-  summary['tokens_per_sec'] = totals['tokens'] / max(now - last_time, 1e-9)
+  summary['tokens_per_sec'] = (totals['tokens'] if totals else 0.0) / max(now - last_time, 1e-9)
   summary['learning_rate'] = float(train_lib.learning_rate_schedule(config)(step - 1))
   summary['grad_norm'] = float(pending[-1][0]['grad_norm'][0])
   summary['fill'] = float(np.mean([f for _, f in pending]))
+  summary['skipped'] = skipped
+  if skipped:
+    monitor.message(f'step {step}: skipped {skipped} of the last {len(pending)} steps '
+                    '(non-finite loss or gradients)')
   monitor.write(step, 'train', summary)
   monitor.advance(0, {'loss': summary['loss'], 'lr': summary['learning_rate'],
                       'tok/s': summary['tokens_per_sec']})

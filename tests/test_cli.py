@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -109,3 +110,31 @@ def test_rerun_resumes_from_the_latest_checkpoint(trained, corpus):
   assert 'resumed from step 12 of 14' in result.stderr
   steps = [json.loads(l)['step'] for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   assert max(steps) == 14 and sorted(os.listdir(workdir / 'checkpoints')) == ['10', '12', '14']
+
+
+def test_replaced_tokenizer_is_refused_and_nothing_is_overwritten(trained, corpus, tmp_path):
+  from t2t.data.tokenizer import train_tokenizer
+  source, _ = trained
+  workdir = tmp_path / 'w'
+  shutil.copytree(source, workdir)
+  texts = (corpus / 'train.en').read_text(encoding='utf-8').splitlines()
+  other = train_tokenizer(texts, str(tmp_path / 'other'), 250)
+  shutil.copy(other.path, workdir / 'spm.model')
+  saved = ('config.json', 'model_config.json', 'metrics.jsonl')
+  before = {name: (workdir / name).read_bytes() for name in saved}
+  checkpoints = sorted(os.listdir(workdir / 'checkpoints'))
+  line = one_line_error(run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir),
+                            '--config.data.source=text', f'--config.data.path={corpus}',
+                            '--config.num_train_steps=14', check=False))
+  assert line.startswith(f'error: {workdir / "spm.model"} has SHA-256 ')
+  assert 'spm.model.sha256' in line and 'put the original tokenizer back' in line
+  assert {name: (workdir / name).read_bytes() for name in before} == before
+  assert sorted(os.listdir(workdir / 'checkpoints')) == checkpoints
+
+
+def test_corpus_empty_after_length_filter_is_one_line(tmp_path, corpus):
+  result = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(tmp_path / 'w'),
+               '--config.data.source=text', f'--config.data.path={corpus}', '--config.max_len=2', check=False)
+  assert result.returncode == 2
+  assert one_line_error(result) == 'error: no training pair fits config.max_len=2: raise it'
+  assert not (tmp_path / 'w' / 'checkpoints').exists()
