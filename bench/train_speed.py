@@ -19,7 +19,6 @@ import tempfile
 import time
 
 import jax
-import numpy as np
 from flax import jax_utils
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

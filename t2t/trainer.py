@@ -28,7 +28,6 @@ import threading
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import jax_utils
 from jax.experimental import multihost_utils

@@ -3,32 +3,18 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from t2t.data import synthetic
+from helpers import builtin_corpus, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(*args, check=True):
-  result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
-  if check and result.returncode != 0:
-    raise AssertionError(f'{args} exited {result.returncode}:\n{result.stderr[-3000:]}')
-  return result
 
 
 @pytest.fixture(scope='module')
 def corpus(tmp_path_factory):
   """A small text corpus in the Multi30k layout, cut from the built-in corpus."""
-  path = tmp_path_factory.mktemp('corpus')
-  for split, n in [('train', 1500), ('val', 20), ('test', 24)]:
-    pairs = synthetic.load_builtin(split)[:n]
-    (path / f'{split}.en').write_text(''.join(en + '\n' for en, _ in pairs), encoding='utf-8')
-    (path / f'{split}.de').write_text(''.join(de + '\n' for _, de in pairs), encoding='utf-8')
-  return path
+  return builtin_corpus(tmp_path_factory.mktemp('corpus'), train=1500, val=20, test=24)
 
 
 @pytest.fixture(scope='module')

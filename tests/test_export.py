@@ -21,25 +21,15 @@ from t2t.data.batch import BOS_ID, EOS_ID  # pylint: disable=wrong-import-positi
 from t2t.evaluate_lib import load_model  # pylint: disable=wrong-import-position
 from t2t.inference import SearchOptions, Translator  # pylint: disable=wrong-import-position
 from t2t.model import Transformer, init_params  # pylint: disable=wrong-import-position
+from helpers import builtin_corpus, run  # pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(*args):
-  result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
-  if result.returncode != 0:
-    raise AssertionError(f'{args} exited {result.returncode}:\n{result.stderr[-3000:]}')
-  return result
 
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
   """(workdir, ct2 folder): configs/tiny.py trained 150 steps, exported with `python -m t2t.export`."""
-  corpus = tmp_path_factory.mktemp('corpus')
-  for split, n in [('train', 1500), ('val', 16), ('test', 16)]:
-    pairs = synthetic.load_builtin(split)[:n]
-    (corpus / f'{split}.en').write_text(''.join(en + '\n' for en, _ in pairs), encoding='utf-8')
-    (corpus / f'{split}.de').write_text(''.join(de + '\n' for _, de in pairs), encoding='utf-8')
+  corpus = builtin_corpus(tmp_path_factory.mktemp('corpus'), train=1500, val=16, test=16)
   workdir = tmp_path_factory.mktemp('run') / 'w'
   # A higher peak and longer warm-up than tiny.py's: greedy outputs stop being one repeated piece.
   run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir), '--config.data.source=text',

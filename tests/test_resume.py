@@ -19,6 +19,7 @@ import pytest
 
 from t2t import checkpoint as ckpt
 from t2t.data import synthetic
+from helpers import write_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
@@ -88,10 +89,7 @@ def corpus(tmp_path_factory):
   train = synthetic.load_builtin('train')[:600]
   train.insert(100, ('', 'ein Satz ohne Quelle'))
   train.insert(200, (' '.join(['the house'] * 40), ' '.join(['das Haus'] * 40)))
-  for split, pairs in [('train', train), ('val', synthetic.load_builtin('val')[:8])]:
-    (path / f'{split}.en').write_text(''.join(en + '\n' for en, _ in pairs), encoding='utf-8')
-    (path / f'{split}.de').write_text(''.join(de + '\n' for _, de in pairs), encoding='utf-8')
-  return path
+  return write_corpus(path, {'train': train, 'val': synthetic.load_builtin('val')[:8]})
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,6 @@
 
 import io
 import os
-import subprocess
 import sys
 
 import pytest
@@ -12,27 +11,17 @@ from t2t.data import synthetic
 from t2t.errors import UserError
 from t2t.evaluate_lib import load_model
 from t2t.inference import SearchOptions, Translator
+from helpers import builtin_corpus, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GREEDY = SearchOptions('greedy', 1)
 LONG = ' '.join(['Doctors believe that Thomas buys the student hats.'] * 12)  # > 63 tokens
 
 
-def run(*args, stdin=None, check=True, program=sys.executable):
-  result = subprocess.run([program, *args], cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=600)
-  if check and result.returncode != 0:
-    raise AssertionError(f'{args} exited {result.returncode}:\n{result.stderr[-3000:]}')
-  return result
-
-
 @pytest.fixture(scope='module')
 def workdir(tmp_path_factory):
   """configs/tiny.py trained for a few steps: enough to translate (badly) and to plot."""
-  corpus = tmp_path_factory.mktemp('corpus')
-  for split, n in [('train', 600), ('val', 8), ('test', 8)]:
-    pairs = synthetic.load_builtin(split)[:n]
-    (corpus / f'{split}.en').write_text(''.join(en + '\n' for en, _ in pairs), encoding='utf-8')
-    (corpus / f'{split}.de').write_text(''.join(de + '\n' for _, de in pairs), encoding='utf-8')
+  corpus = builtin_corpus(tmp_path_factory.mktemp('corpus'), train=600, val=8, test=8)
   path = tmp_path_factory.mktemp('run') / 'w'
   run('train.py', '--config', 'configs/tiny.py', '--workdir', str(path), '--config.data.source=text',
       f'--config.data.path={corpus}', '--config.num_train_steps=10', '--config.eval_every_steps=1000')
