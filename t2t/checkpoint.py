@@ -112,10 +112,22 @@ class Checkpointer:
 
   def restore_params(self, step: int | None = None):
     """Only the parameters of one checkpoint (no optimizer state needed), as numpy arrays."""
-    step = self.latest_step() if step is None else step
-    if step is None:
+    if step is not None:
+      return self._params_at(step)
+    steps = self.all_steps()
+    if not steps:
       raise UserError(f'{self.directory}: no checkpoint found; train first with '
                       f'`python train.py --workdir {os.path.dirname(self.directory)}`')
+    # Evaluation never changes the workdir: a damaged newest checkpoint is skipped, not moved.
+    for step in reversed(steps):
+      try:
+        return self._params_at(step)
+      except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many types)
+        print(f'warning: checkpoint {self.step_path(step)} does not restore ({type(e).__name__}: '
+              f'{_first_line(e)}); using the previous one', file=sys.stderr)
+    raise UserError(f'no checkpoint in {self.directory} restores: retrain, or restore the files from a backup')
+
+  def _params_at(self, step: int):
     restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
     return jax.tree_util.tree_map(np.asarray, restored.state['params'])
 

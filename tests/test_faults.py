@@ -186,3 +186,15 @@ def test_multi_process_flags_go_together(monkeypatch):
   monkeypatch.setenv('JAX_NUM_PROCESSES', '2')
   with pytest.raises(UserError, match=r'^--process_id=2 must be in \[0, 2\)'):
     distributed.initialize('127.0.0.1:1234', process_id=2)
+
+
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_evaluation_skips_a_damaged_latest_checkpoint_and_moves_nothing(tmp_path, capsys):
+  save_steps(tmp_path, [10, 20, 30])
+  latest = tmp_path / 'checkpoints' / '30'
+  damage(latest)
+  before = sorted(os.listdir(tmp_path / 'checkpoints'))
+  params = ckpt.Checkpointer(str(tmp_path)).restore_params()
+  np.testing.assert_array_equal(params['w'], [20, 20, 20])
+  assert f'checkpoint {latest} does not restore' in capsys.readouterr().err
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
