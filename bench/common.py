@@ -27,9 +27,7 @@ def real_batch(config, workdir: str):
   tokenizer = pipeline.get_tokenizer(config, workdir, pairs)
   examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, pairs), config.max_len)
   batches = TrainBatches(examples, config.batch_size, config.max_len, config.seed)
-  rows = batches._rows()
-  real = sum(len(examples[i][0]) + len(examples[i][1]) + 2 for r in rows for i in r)
-  return next(batches), tokenizer, real / (2 * len(rows) * config.max_len)
+  return next(batches), tokenizer, batches.epoch_fill()
 
 
 def matmul_peak(n: int = 2048, repeats: int = 10) -> float:

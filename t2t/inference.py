@@ -39,6 +39,11 @@ class SearchOptions:
   top_k: int = 0
   top_p: float = 1.0
 
+  @classmethod
+  def beam_or_greedy(cls, beam_size: int, alpha: float, max_len_a: float, max_len_b: int):
+    """Beam search, or greedy search when beam_size is 1."""
+    return cls('beam' if beam_size > 1 else 'greedy', beam_size, alpha, max_len_a, max_len_b)
+
 
 @dataclasses.dataclass
 class Hypothesis:

@@ -93,19 +93,6 @@ class LineTranslator:
     return [line for group in outputs for line in group]
 
 
-def read_lines(stream, name: str = 'stdin') -> Iterator[str]:
-  """Normalized lines of a binary stream, one at a time; invalid UTF-8 is a one-line error."""
-  for number, raw in enumerate(stream, start=1):
-    try:
-      line = raw.decode('utf-8')
-    except UnicodeDecodeError:
-      raise UserError(f'{name} line {number} is not valid UTF-8: re-encode the input as UTF-8, '
-                      'e.g. iconv -f latin1 -t utf-8') from None
-    if number == 1:
-      line = line.removeprefix('\ufeff')
-    yield text.normalize(line)
-
-
 def chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
   """Consecutive lists of `size` lines (the last may be shorter)."""
   chunk = []

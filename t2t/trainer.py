@@ -99,10 +99,7 @@ def prepare_data(config, workdir: str) -> Data:
                     f'{jax.device_count()} devices')
   batches = TrainBatches(train, config.batch_size, config.max_len, config.seed,
                          jax.process_index(), jax.process_count())
-  rows = batches._rows()
-  fill = sum(len(train[i][0]) + len(train[i][1]) + 2 for r in rows for i in r) / (
-      2 * len(rows) * config.max_len)
-  return Data(tokenizer, batches, eval_examples, eval_pairs, fill)
+  return Data(tokenizer, batches, eval_examples, eval_pairs, batches.epoch_fill())
 
 
 def prefetch(batches: TrainBatches, size: int = 2):
@@ -135,8 +132,8 @@ def evaluate(config, p_eval, translator: Translator, state, data: Data) -> dict:
 
 
 def search_options(config) -> SearchOptions:
-  return SearchOptions('beam' if config.beam_size > 1 else 'greedy', config.beam_size, config.alpha,
-                       config.decode_max_len_a, config.decode_max_len_b)
+  return SearchOptions.beam_or_greedy(config.beam_size, config.alpha, config.decode_max_len_a,
+                                      config.decode_max_len_b)
 
 
 def save(checkpointer: ckpt.Checkpointer, state, data_state: dict) -> None:
@@ -260,7 +257,7 @@ def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests
   start = int(state.step)
   state = jax_utils.replicate(state)
   p_train, p_eval = train_lib.pmapped_steps(Transformer(model_config), config)
-  translator = Translator(model_config, jax.tree_util.tree_map(lambda x: x[0], state.params),
+  translator = Translator(model_config, train_lib.unreplicate(state.params),
                           data.tokenizer, config.decode_batch_size)
   dropout_rng = jax_utils.replicate(jax.random.PRNGKey(config.seed + 1))
   monitor = Monitor(workdir, config.num_train_steps, start)

@@ -35,6 +35,11 @@ def test_packing_keeps_every_pair_exactly_once_and_fills_rows():
   batch = rows_to_batch(data, rows, len(rows), 32)
   assert sorted(unpack(batch)) == sorted((tuple(s), tuple(t)) for s, t in data)
   assert fill_fraction(batch) > 0.85
+  # The epoch-wide figure the trainer prints is the same count over the same packing.
+  shuffled = pack_rows(data, np.random.default_rng([0, 0]).permutation(len(data)), 32)
+  epoch = TrainBatches(data, 4, 32, seed=0)
+  everything = rows_to_batch(data, shuffled, len(shuffled), 32)
+  np.testing.assert_allclose(epoch.epoch_fill(), fill_fraction(everything))
 
 
 def test_filter_drops_and_counts_long_pairs():

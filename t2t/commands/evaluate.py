@@ -26,8 +26,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  options = SearchOptions('beam' if FLAGS.beam_size > 1 else 'greedy', FLAGS.beam_size, FLAGS.alpha,
-                          FLAGS.max_len_a, FLAGS.max_len_b)
+  options = SearchOptions.beam_or_greedy(FLAGS.beam_size, FLAGS.alpha, FLAGS.max_len_a, FLAGS.max_len_b)
   evaluate_lib.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
                         FLAGS.average_last, FLAGS.batch_size)
 

@@ -12,6 +12,7 @@ import sys
 from absl import flags
 
 from t2t import attention, cli, streaming
+from t2t.data import text
 from t2t.errors import UserError
 from t2t.evaluate_lib import load_model
 from t2t.inference import SearchOptions, Translator
@@ -52,14 +53,14 @@ def search_options() -> SearchOptions:
 def input_lines():
   """Normalized lines of --input or stdin, read lazily."""
   if FLAGS.input is None:
-    yield from streaming.read_lines(sys.stdin.buffer)
+    yield from text.decoded_lines(sys.stdin.buffer, 'stdin')
     return
   try:
     f = open(FLAGS.input, 'rb')  # pylint: disable=consider-using-with
   except OSError as e:
     raise UserError(f'cannot read --input {FLAGS.input}: {e.strerror}') from None
   with f:
-    yield from streaming.read_lines(f, FLAGS.input)
+    yield from text.decoded_lines(f, FLAGS.input)
 
 
 def plot(translator, params, sentences, options):

@@ -119,6 +119,12 @@ class TrainBatches:
       self._epoch_rows_for = self.epoch
     return self._epoch_rows
 
+  def epoch_fill(self) -> float:
+    """Fraction of source and target slots holding real tokens over this epoch's packed rows."""
+    rows = self._rows()
+    real = sum(len(self.examples[i][0]) + len(self.examples[i][1]) + 2 for r in rows for i in r)
+    return real / (2 * len(rows) * self.row_len)
+
   def batches_per_epoch(self) -> int:
     return max(len(self._rows()) // self.global_rows, 1)
 

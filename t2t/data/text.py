@@ -57,8 +57,8 @@ def read_parallel(src_path: str, tgt_path: str) -> tuple[list[tuple[str, str]], 
   """
   # Both files are opened before either is read, so a missing target is reported at once.
   with _open(src_path) as src_file, _open(tgt_path) as tgt_file:
-    src_lines = _decoded_lines(src_file, src_path)
-    tgt_lines = _decoded_lines(tgt_file, tgt_path)
+    src_lines = decoded_lines(src_file, src_path)
+    tgt_lines = decoded_lines(tgt_file, tgt_path)
     pairs = []
     lines = empty = 0
     for src in src_lines:
@@ -86,7 +86,7 @@ def read_lines(path: str) -> list[str]:
   """Every line of a UTF-8 file, normalised like read_parallel; empty lines are kept (as '')
   so outputs stay aligned with the input."""
   with _open(path) as f:
-    return list(_decoded_lines(f, path))
+    return list(decoded_lines(f, path))
 
 
 def _open(path):
@@ -99,8 +99,8 @@ def _open(path):
     raise UserError(f'cannot read {path}: {e.strerror}; check config.data.path') from None
 
 
-def _decoded_lines(f, path):
-  """Yields the normalised lines of an open binary file, one at a time."""
+def decoded_lines(f, path):
+  """Yields the normalised lines of an open binary file (or stream), one at a time."""
   # Binary mode splits on b'\n' only, so a stray '\r' or U+2028 inside a sentence
   # cannot become a line break in one file and shift every later pair.
   offset = 0
