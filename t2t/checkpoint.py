@@ -6,6 +6,8 @@ Workdir layout:
   spm.model            the SentencePiece tokenizer
   spm.model.sha256     its SHA-256 (`sha256sum -c` format): a replaced tokenizer is refused
   checkpoints/<step>/  orbax: `state` {step, params, opt_state} and `data` (iterator position)
+  best/<step>/         the same, for the step with the highest validation BLEU so far
+                       (config.keep_best); best.json says which step and its BLEU
   metrics.jsonl, tb/   training curves
 
 A checkpoint is written under a temporary name (`<step>.orbax-checkpoint-tmp-*`) and renamed
@@ -36,13 +38,15 @@ MODEL_CONFIG = 'model_config.json'
 TRAIN_CONFIG = 'config.json'
 TOKENIZER_HASH = 'spm.model.sha256'
 DAMAGED_SUFFIX = '.damaged'
+BEST_FOLDER = 'best'
+BEST_JSON = 'best.json'
 
 
 class Checkpointer:
   """Saves and restores {state, data position} under <workdir>/checkpoints, keeping the last K."""
 
-  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
-    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, folder: str = 'checkpoints'):
+    self.directory = os.path.join(os.path.abspath(workdir), folder)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
                                            cleanup_tmp_directories=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
@@ -191,6 +195,19 @@ def read_model_config(workdir: str) -> ModelConfig:
     raise UserError(f'{path} not found: --workdir must be a folder written by train.py')
   with open(path) as f:
     return ModelConfig.from_json(f.read())
+
+
+def read_best(workdir: str) -> dict | None:
+  """{'step': N, 'bleu': B} of the best checkpoint so far, or None."""
+  path = os.path.join(workdir, BEST_JSON)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_best(workdir: str, step: int, bleu: float) -> None:
+  _write_atomic(os.path.join(workdir, BEST_JSON), json.dumps({'step': step, 'bleu': bleu}) + '\n')
 
 
 def write_train_config(workdir: str, config) -> None:

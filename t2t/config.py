@@ -92,6 +92,8 @@ def base_config():
   config.num_train_steps = 10_000
   config.learning_rate = 1e-3         # peak, reached at the end of warm-up
   config.warmup_steps = 4000
+  config.lr_schedule = 'rsqrt'        # after warm-up: 'rsqrt' (Vaswani et al.) or 'cosine' (to 0
+                                      # at num_train_steps; suits a fixed step budget)
   config.weight_decay = 0.0
   config.adam_b1 = 0.9
   config.adam_b2 = 0.98
@@ -105,6 +107,7 @@ def base_config():
   config.eval_every_steps = 1000
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
+  config.keep_best = True             # also keep the checkpoint with the best validation BLEU
   config.eval_bleu_sentences = 500    # validation sentences decoded for BLEU (0 = all)
 
   config.beam_size = 4
@@ -112,6 +115,13 @@ def base_config():
   config.decode_max_len_a = 1.5       # output length limit: a * source length + b
   config.decode_max_len_b = 10
   config.decode_batch_size = 64       # sentences per decoding batch
+
+  # After the last step (train.py), choose on the validation split between the last, the best
+  # and the average of the last `keep_checkpoints` checkpoints and a length penalty from
+  # `final_alphas` (beam `final_beam_size`), then score the test split with the choice.
+  config.final_eval = False
+  config.final_beam_size = 4
+  config.final_alphas = (0.6, 1.0)
 
   config.model = ml_collections.ConfigDict({
       f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name != 'vocab_size'})

@@ -18,12 +18,27 @@ from t2t.errors import UserError
 from t2t.inference import SearchOptions, Translator
 
 
-def load_model(workdir: str, average_last: int = 0, step: int | None = None):
-  """(ModelConfig, params, Tokenizer) from a workdir; params averaged over the last K if asked."""
+def load_model(workdir: str, average_last: int = 0, step: int | None = None, best: bool = False):
+  """(ModelConfig, params, Tokenizer) from a workdir.
+
+  Params: the latest checkpoint's, or `step`'s, or the mean of the last `average_last`, or with
+  `best` the checkpoint with the highest validation BLEU (<workdir>/best, config.keep_best).
+  """
   model_config = ckpt.read_model_config(workdir)
   tokenizer_path = os.path.join(workdir, pipeline.TOKENIZER_NAME + '.model')
   if not os.path.exists(tokenizer_path):
     raise UserError(f'{tokenizer_path} not found: --workdir must be a folder written by train.py')
+  if best:
+    saved = ckpt.read_best(workdir)
+    if saved is None:
+      raise UserError(f'{os.path.join(workdir, ckpt.BEST_JSON)} not found: this workdir has no best '
+                      'checkpoint (trained with config.keep_best=False, or before its first evaluation)')
+    checkpointer = ckpt.Checkpointer(workdir, read_only=True, folder=ckpt.BEST_FOLDER)
+    params = checkpointer.restore_params(saved['step'])
+    checkpointer.close()
+    print(f'best checkpoint: step {saved["step"]} (validation BLEU {saved["bleu"]:.2f} during training)',
+          file=sys.stderr)
+    return model_config, params, Tokenizer(tokenizer_path)
   checkpointer = ckpt.Checkpointer(workdir)
   if average_last > 1:
     params, steps = checkpointer.average_params(average_last)
@@ -52,9 +67,11 @@ def load_sources(workdir: str, split: str | None, src: str | None, ref: str | No
 
 def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src: str | None = None,
              ref: str | None = None, output: str | None = None, average_last: int = 0,
-             batch_size: int = 64) -> metrics.CorpusScores | None:
+             batch_size: int = 64, best: bool = False) -> metrics.CorpusScores | None:
   """Translates, writes detokenized hypotheses, prints sacreBLEU's BLEU and chrF lines."""
-  model_config, params, tokenizer = load_model(workdir, average_last)
+  if best and average_last > 1:
+    raise UserError('--best and --average_last choose different parameters: pass one of them')
+  model_config, params, tokenizer = load_model(workdir, average_last, best=best)
   sources, references, name = load_sources(workdir, split, src, ref)
   translator = Translator(model_config, params, tokenizer, batch_size)
   start = time.perf_counter()

@@ -24,6 +24,7 @@ import optax
 from flax.training import train_state
 
 from t2t.data.batch import Batch
+from t2t.errors import UserError
 from t2t.model import Transformer
 
 AXIS = 'batch'
@@ -39,12 +40,22 @@ class TrainState(train_state.TrainState):
 
 
 def learning_rate_schedule(config):
-  """Linear warm-up to `learning_rate`, then decay with the inverse square root of the step."""
+  """Linear warm-up to `learning_rate`, then decay.
+
+  config.lr_schedule 'rsqrt': with the inverse square root of the step; 'cosine': half a cosine
+  from the peak to 0 at config.num_train_steps.
+  """
   peak, warmup = config.learning_rate, max(config.warmup_steps, 1)
+  if config.lr_schedule not in ('rsqrt', 'cosine'):
+    raise UserError(f"config.lr_schedule={config.lr_schedule!r}: use 'rsqrt' or 'cosine'")
+  decay_steps = max(config.num_train_steps - warmup, 1)
 
   def schedule(step):
     step = jnp.maximum(step + 1, 1).astype(jnp.float32)  # step 0 trains at peak / warmup, not 0
-    return peak * jnp.minimum(step / warmup, jnp.sqrt(warmup / step))
+    if config.lr_schedule == 'rsqrt':
+      return peak * jnp.minimum(step / warmup, jnp.sqrt(warmup / step))
+    progress = jnp.clip((step - warmup) / decay_steps, 0.0, 1.0)
+    return peak * jnp.minimum(step / warmup, 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
   return schedule
 
 

@@ -233,6 +233,7 @@ def _pause_for_tests(done: int, checkpointer: ckpt.Checkpointer, stop: StopReque
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config` in `workdir` (resuming if it holds checkpoints). Returns the last eval."""
+  started = time.time()
   os.makedirs(workdir, exist_ok=True)
   check_workdir(config, workdir)
   data = prepare_data(config, workdir)
@@ -244,15 +245,44 @@ def train_and_evaluate(config, workdir: str) -> dict:
   ckpt.write_train_config(workdir, config)
   ckpt.write_model_config(workdir, model_config)
   checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
+  best = Best(workdir) if config.keep_best else None
   try:
     with StopRequests() as stop:
-      return _train(config, model_config, workdir, data, checkpointer, stop)
+      last_eval = _train(config, model_config, workdir, data, checkpointer, stop, best)
   finally:
-    checkpointer.wait()  # an async write in flight completes, whatever stopped the run
-    checkpointer.close()
+    for saver in (checkpointer, best and best.checkpointer):
+      if saver is not None:
+        saver.wait()  # an async write in flight completes, whatever stopped the run
+        saver.close()
+  print(f'training wall time {time.time() - started:.0f} s (this invocation, data preparation '
+        f'included; evaluation after it not included)', file=sys.stderr)
+  if config.final_eval and jax.process_index() == 0:
+    from t2t import final_eval  # pylint: disable=import-outside-toplevel
+    final_eval.run(config, workdir)
+  return last_eval
 
 
-def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests) -> dict:
+class Best:
+  """Keeps the checkpoint with the highest validation BLEU in <workdir>/best (one step)."""
+
+  def __init__(self, workdir: str):
+    self.workdir = workdir
+    self.checkpointer = ckpt.Checkpointer(workdir, keep=1, folder=ckpt.BEST_FOLDER)
+    saved = ckpt.read_best(workdir)
+    self.bleu = saved['bleu'] if saved else float('-inf')
+
+  def offer(self, state, data_state: dict, step: int, bleu: float, monitor: Monitor) -> None:
+    if bleu <= self.bleu:
+      return
+    self.bleu = bleu
+    save(self.checkpointer, state, data_state)
+    self.checkpointer.wait()  # best.json never names a step that is not on disk
+    ckpt.write_best(self.workdir, step, bleu)
+    monitor.message(f'step {step}: best validation BLEU so far ({bleu:.2f}), kept in '
+                    f'{self.checkpointer.step_path(step)}')
+
+
+def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests, best) -> dict:
   state = restore_or_init(config, model_config, checkpointer, data)
   start = int(state.step)
   state = jax_utils.replicate(state)
@@ -283,6 +313,8 @@ def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests
         last_eval = evaluate(config, p_eval, translator, state, data)
         monitor.write(done, 'eval', last_eval)
         monitor.message(f'step {done}: ' + ', '.join(f'{k} {v:.4g}' for k, v in last_eval.items()))
+        if best is not None:
+          best.offer(state, data_state, done, last_eval['bleu'], monitor)
       if done % config.checkpoint_every_steps == 0 or last or interrupted:
         check_skips(config, state, done, checkpointer)  # a failed run is never saved
         save(checkpointer, state, data_state)

@@ -3,6 +3,8 @@
   python evaluate.py --workdir runs/demo                      # the config's test split
   python evaluate.py --workdir runs/m30k --split val --beam_size 4 --alpha 0.6
   python evaluate.py --workdir runs/m30k --src test.en --ref test.de
+  python evaluate.py --workdir runs/m30k --average_last 5     # mean of the last 5 checkpoints
+  python evaluate.py --workdir runs/m30k --best               # best validation BLEU in training
 """
 
 from absl import flags
@@ -20,6 +22,7 @@ flags.DEFINE_float('alpha', 0.6, 'GNMT length penalty exponent.')
 flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
+flags.DEFINE_bool('best', False, 'Use the checkpoint with the best validation BLEU during training.')
 flags.DEFINE_integer('batch_size', 64, 'Sentences per decoding batch.')
 FLAGS = flags.FLAGS
 
@@ -28,7 +31,7 @@ def main(argv):
   del argv
   options = SearchOptions.beam_or_greedy(FLAGS.beam_size, FLAGS.alpha, FLAGS.max_len_a, FLAGS.max_len_b)
   evaluate_lib.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
-                        FLAGS.average_last, FLAGS.batch_size)
+                        FLAGS.average_last, FLAGS.batch_size, FLAGS.best)
 
 
 def run():

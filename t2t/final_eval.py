@@ -1,0 +1,139 @@
+"""A recipe's last stage: choose checkpoint and length penalty on validation, score test once.
+
+Candidates (all beam `config.final_beam_size`):
+  last        the newest checkpoint
+  average     the element-wise mean of the last `config.keep_checkpoints` checkpoints
+  best        the checkpoint with the highest validation BLEU during training (config.keep_best)
+The candidate with the highest validation BLEU at `final_alphas[0]` is kept, then each other
+alpha in `config.final_alphas` is tried on validation with it. The test split is translated once,
+with the winning pair, and scored with sacreBLEU (line and signature printed). Everything is
+written to <workdir>/final_eval.json and the test translations to <workdir>/<test>.final.hyp.
+
+  python -m t2t.final_eval --workdir runs/m30k_en_de     # again, on a finished workdir
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from absl import logging as absl_logging
+import ml_collections
+
+from t2t import checkpoint as ckpt
+from t2t import metrics
+from t2t.data import pipeline
+from t2t.errors import UserError
+from t2t.evaluate_lib import load_model
+from t2t.inference import SearchOptions, Translator
+
+RESULT_JSON = 'final_eval.json'
+
+
+def candidates(workdir: str, average: int):
+  """Yields (name, steps, params) for last, average-of-last-K and best."""
+  checkpointer = ckpt.Checkpointer(workdir, read_only=True)
+  try:
+    steps = checkpointer.all_steps()
+    if not steps:
+      raise UserError(f'{checkpointer.directory}: no checkpoint found; train first')
+    yield 'last', [steps[-1]], checkpointer.restore_params(steps[-1])
+    if average > 1 and len(steps) > 1:
+      params, averaged = checkpointer.average_params(average)
+      yield f'average of last {len(averaged)}', averaged, params
+  finally:
+    checkpointer.close()
+  best = ckpt.read_best(workdir)
+  if best is not None and best['step'] != steps[-1]:
+    saver = ckpt.Checkpointer(workdir, read_only=True, folder=ckpt.BEST_FOLDER)
+    try:
+      yield f'best (val greedy BLEU {best["bleu"]:.2f})', [best['step']], saver.restore_params(best['step'])
+    finally:
+      saver.close()
+
+
+def run(config, workdir: str) -> dict:
+  """Chooses on config.data.eval_split, scores config.data.test_split; returns the record."""
+  start = time.perf_counter()
+  model_config, _, tokenizer = load_model(workdir)
+  val = pipeline.load_pairs(config.data, config.data.eval_split)
+  test = pipeline.load_pairs(config.data, config.data.test_split)
+  alphas = list(config.final_alphas)
+  translator = None
+  record = {'validation': [], 'beam_size': config.final_beam_size}
+
+  def options(alpha):
+    return SearchOptions.beam_or_greedy(config.final_beam_size, alpha, config.decode_max_len_a,
+                                        config.decode_max_len_b)
+
+  def val_bleu(name, steps, alpha):
+    hypotheses = translator.translate([s for s, _ in val], options(alpha))
+    bleu = metrics.corpus_scores(hypotheses, [t for _, t in val]).bleu
+    record['validation'].append({'candidate': name, 'steps': steps, 'alpha': alpha, 'bleu': bleu})
+    print(f'{config.data.eval_split} BLEU {bleu:6.2f}  alpha {alpha:<4}  {name}  steps {steps}',
+          file=sys.stderr, flush=True)
+    return bleu
+
+  chosen = None  # (bleu, name, steps, params)
+  for name, steps, params in candidates(workdir, config.keep_checkpoints):
+    if translator is None:
+      translator = Translator(model_config, params, tokenizer, config.decode_batch_size)
+    else:
+      translator.params = _replicate(params, translator)
+    bleu = val_bleu(name, steps, alphas[0])
+    if chosen is None or bleu > chosen[0]:
+      chosen = (bleu, name, steps, params)
+  best_bleu, name, steps, params = chosen
+  translator.params = _replicate(params, translator)
+  alpha = alphas[0]
+  for other in alphas[1:]:
+    bleu = val_bleu(name, steps, other)
+    if bleu > best_bleu:
+      best_bleu, alpha = bleu, other
+
+  hypotheses = translator.translate([s for s, _ in test], options(alpha))
+  scores = metrics.corpus_scores(hypotheses, [t for _, t in test])
+  output = os.path.join(workdir, f'{config.data.test_split}.final.hyp')
+  with open(output + '.tmp', 'w', encoding='utf-8') as f:
+    f.writelines(h + '\n' for h in hypotheses)
+  os.replace(output + '.tmp', output)
+  record.update(chosen={'candidate': name, 'steps': steps, 'alpha': alpha, 'val_bleu': best_bleu},
+                test_split=config.data.test_split, bleu=scores.bleu, bleu_line=scores.bleu_line,
+                bleu_signature=scores.bleu_signature, chrf=scores.chrf, chrf_line=scores.chrf_line,
+                chrf_signature=scores.chrf_signature, seconds=time.perf_counter() - start)
+  with open(os.path.join(workdir, RESULT_JSON + '.tmp'), 'w') as f:
+    json.dump(record, f, indent=2)
+  os.replace(os.path.join(workdir, RESULT_JSON + '.tmp'), os.path.join(workdir, RESULT_JSON))
+  print(f'chosen on {config.data.eval_split}: {name}, beam {config.final_beam_size}, alpha {alpha} '
+        f'(val BLEU {best_bleu:.2f})\n'
+        f'{config.data.test_split} ({config.data.src_lang}->{config.data.tgt_lang}):\n'
+        f'{scores.bleu_line}\n  signature: {scores.bleu_signature}\n'
+        f'{scores.chrf_line}\n  signature: {scores.chrf_signature}\n'
+        f'translations: {output}; record: {os.path.join(workdir, RESULT_JSON)}', flush=True)
+  return record
+
+
+def _replicate(params, translator: Translator):
+  from flax import jax_utils  # pylint: disable=import-outside-toplevel
+  return jax_utils.replicate(params, translator.devices)
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(prog='python -m t2t.final_eval', description=__doc__.splitlines()[0])
+  parser.add_argument('--workdir', required=True, help='a folder written by train.py')
+  args = parser.parse_args(argv)
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  try:
+    saved = ckpt.read_train_config(args.workdir)
+    if saved is None:
+      raise UserError(f'{os.path.join(args.workdir, ckpt.TRAIN_CONFIG)} not found: '
+                      '--workdir must be a folder written by train.py')
+    run(ml_collections.ConfigDict(saved), args.workdir)
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,96 @@
+"""What the Multi30k recipes rely on: cosine schedule, best-by-val-BLEU checkpoint, final evaluation."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from helpers import builtin_corpus, run
+from t2t import checkpoint as ckpt
+from t2t import train_lib
+from t2t.config import base_config
+from t2t.errors import UserError
+
+
+def schedule_values(**fields):
+  config = base_config()
+  config.update(fields)
+  schedule = train_lib.learning_rate_schedule(config)
+  return np.array([float(schedule(step)) for step in range(config.num_train_steps)])
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_last_step():
+  lr = schedule_values(lr_schedule='cosine', learning_rate=2e-3, warmup_steps=10, num_train_steps=50)
+  np.testing.assert_allclose(lr[:10], 2e-3 * np.arange(1, 11) / 10, rtol=1e-6)
+  assert np.all(np.diff(lr[9:]) < 0)
+  np.testing.assert_allclose(lr[-1], 0.0, atol=1e-9)
+  np.testing.assert_allclose(lr[29], 1e-3, rtol=1e-2)  # half-way through the decay: half the peak
+
+
+def test_rsqrt_schedule_is_unchanged_and_unknown_schedule_is_refused():
+  lr = schedule_values(lr_schedule='rsqrt', learning_rate=1e-3, warmup_steps=4, num_train_steps=16)
+  np.testing.assert_allclose(lr[15], 1e-3 * np.sqrt(4 / 16), rtol=1e-6)
+  with pytest.raises(UserError, match='config.lr_schedule'):
+    schedule_values(lr_schedule='linear')
+
+
+@pytest.fixture(scope='module')
+def recipe(tmp_path_factory):
+  """A tiny run ending with the recipe's final evaluation (as the Multi30k configs do)."""
+  corpus = builtin_corpus(tmp_path_factory.mktemp('corpus'), train=1500, val=20, test=24)
+  workdir = tmp_path_factory.mktemp('run') / 'w'
+  result = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir),
+               '--config.data.source=text', f'--config.data.path={corpus}',
+               '--config.num_train_steps=16', '--config.eval_every_steps=4',
+               '--config.checkpoint_every_steps=4', '--config.keep_checkpoints=2',
+               '--config.eval_bleu_sentences=0', '--config.learning_rate=0.01',
+               '--config.final_eval=True', '--config.final_beam_size=2')
+  return workdir, result
+
+
+def test_best_checkpoint_is_the_highest_validation_bleu(recipe):
+  workdir, _ = recipe
+  evals = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  evals = [e for e in evals if e['split'] == 'eval']
+  assert [e['step'] for e in evals] == [4, 8, 12, 16]
+  first_best = max(evals, key=lambda e: (e['bleu'], -e['step']))  # ties keep the earlier step
+  best = ckpt.read_best(str(workdir))
+  assert best == {'step': first_best['step'], 'bleu': first_best['bleu']}
+  assert sorted((workdir / 'checkpoints').iterdir())[-1].name == '16'
+  assert [p.name for p in (workdir / 'best').iterdir()] == [str(best['step'])]
+
+
+def test_final_evaluation_chooses_on_validation_and_scores_test_once(recipe):
+  workdir, result = recipe
+  record = json.loads((workdir / 'final_eval.json').read_text())
+  names = [v['candidate'] for v in record['validation']]
+  assert names[0] == 'last' and names[1] == 'average of last 2'
+  best = ckpt.read_best(str(workdir))
+  assert any(n.startswith('best') for n in names) == (best['step'] != 16)
+  chosen = record['chosen']
+  first_alpha = [v for v in record['validation'] if v['alpha'] == 0.6]
+  assert chosen['candidate'] == max(first_alpha, key=lambda v: v['bleu'])['candidate']
+  assert chosen['val_bleu'] == max(v['bleu'] for v in record['validation'] if v['candidate'] == chosen['candidate'])
+  assert 'nrefs:1|case:mixed|eff:no|tok:13a' in result.stdout and f"BLEU = {record['bleu']:.2f}" in result.stdout
+  assert len((workdir / 'test.final.hyp').read_text(encoding='utf-8').splitlines()) == 24
+
+  # evaluate.py with the same choice reproduces the test score.
+  which = {'last': [], 'average of last 2': ['--average_last', '2']}.get(chosen['candidate'], ['--best'])
+  again = run('evaluate.py', '--workdir', str(workdir), '--beam_size', '2', '--alpha', str(chosen['alpha']),
+              *which)
+  assert re.search(r'BLEU = ([\d.]+)', again.stdout).group(1) == f"{record['bleu']:.2f}"
+
+
+def test_evaluate_best_without_best_checkpoint_is_one_line(tmp_path):
+  (tmp_path / 'checkpoints').mkdir()
+  for name in ('model_config.json', 'spm.model'):
+    (tmp_path / name).write_text('{"vocab_size": 8}' if name.endswith('json') else '')
+  result = run('evaluate.py', '--workdir', str(tmp_path), '--best', check=False)
+  assert result.returncode == 2
+  assert 'best.json not found' in result.stderr.strip().splitlines()[-1]
+
+
+def test_final_eval_module_refuses_a_folder_without_config(tmp_path):
+  result = run('-m', 't2t.final_eval', '--workdir', str(tmp_path), check=False)
+  assert result.returncode == 2 and 'config.json not found' in result.stderr
