@@ -1,6 +1,8 @@
 """What the Multi30k recipes rely on: cosine schedule, best-by-val-BLEU checkpoint, final evaluation."""
 
+import importlib.util
 import json
+import os
 import re
 
 import numpy as np
@@ -11,6 +13,8 @@ from t2t import checkpoint as ckpt
 from t2t import train_lib
 from t2t.config import base_config
 from t2t.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def schedule_values(**fields):
@@ -94,3 +98,21 @@ def test_evaluate_best_without_best_checkpoint_is_one_line(tmp_path):
 def test_final_eval_module_refuses_a_folder_without_config(tmp_path):
   result = run('-m', 't2t.final_eval', '--workdir', str(tmp_path), check=False)
   assert result.returncode == 2 and 'config.json not found' in result.stderr
+
+
+def test_multi30k_recipes_are_mirror_images_and_take_the_data_folder_from_the_environment(monkeypatch):
+  def load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'configs', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+  monkeypatch.delenv('T2T_MULTI30K', raising=False)
+  en_de, de_en = load('multi30k_en_de'), load('multi30k_de_en')
+  assert en_de.data.path == de_en.data.path == '../shared/data/multi30k'
+  assert (en_de.data.src_lang, en_de.data.tgt_lang, de_en.data.src_lang, de_en.data.tgt_lang) == ('en', 'de', 'de', 'en')
+  assert en_de.final_eval and en_de.data.test_split == 'test2016' and en_de.data.eval_split == 'val'
+  flat = lambda c: {k: v for k, v in c.to_dict().items() if k != 'data'}
+  assert flat(en_de) == flat(de_en)
+  monkeypatch.setenv('T2T_MULTI30K', '/somewhere/multi30k')
+  assert load('multi30k_de_en').data.path == '/somewhere/multi30k'
