@@ -56,6 +56,7 @@ def candidates(workdir: str, average: int):
 def run(config, workdir: str) -> dict:
   """Chooses on config.data.eval_split, scores config.data.test_split; returns the record."""
   start = time.perf_counter()
+  absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
   model_config, _, tokenizer = load_model(workdir)
   val = pipeline.load_pairs(config.data, config.data.eval_split)
   test = pipeline.load_pairs(config.data, config.data.test_split)
