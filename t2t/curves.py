@@ -1,0 +1,78 @@
+"""Training curves from workdirs' metrics.jsonl: train/validation loss and validation BLEU by step.
+
+  python -m t2t.curves --workdir runs/m30k_en_de runs/m30k_de_en --out curves.png
+
+One line per workdir in each panel (labelled by the folder name); matplotlib with the Agg
+backend, so no display is needed.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from t2t.errors import UserError
+
+
+def read_metrics(workdir: str) -> dict[str, list[dict]]:
+  """{'train': [records...], 'eval': [records...]} from <workdir>/metrics.jsonl, by step.
+
+  A resumed run appends again from its checkpoint; the last record of each step wins.
+  """
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    raise UserError(f'{path} not found: --workdir must be a folder written by train.py')
+  by_split: dict[str, dict[int, dict]] = {}
+  with open(path, encoding='utf-8') as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise UserError(f'{path}:{number}: not JSON ({e.msg}); remove that line and rerun') from None
+      by_split.setdefault(record['split'], {})[record['step']] = record
+  return {split: [records[s] for s in sorted(records)] for split, records in by_split.items()}
+
+
+def plot(workdirs: list[str], path: str) -> None:
+  """Writes a PNG with three panels: train loss, validation loss, validation BLEU."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+  panels = [('train', 'loss', 'train loss (label-smoothed)'), ('eval', 'loss', 'validation loss'),
+            ('eval', 'bleu', 'validation BLEU (as configured: config.beam_size)')]
+  for workdir in workdirs:
+    metrics = read_metrics(workdir)
+    label = os.path.basename(os.path.normpath(workdir))
+    for ax, (split, key, _) in zip(axes, panels):
+      records = [r for r in metrics.get(split, []) if key in r]
+      ax.plot([r['step'] for r in records], [r[key] for r in records], marker='o' if split == 'eval' else None,
+              markersize=3, label=label)
+  for ax, (_, _, title) in zip(axes, panels):
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel('step')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  plt.close(figure)
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(prog='python -m t2t.curves', description=__doc__.splitlines()[0])
+  parser.add_argument('--workdir', nargs='+', required=True, help='folders written by train.py')
+  parser.add_argument('--out', required=True, help='the .png to write')
+  args = parser.parse_args(argv)
+  try:
+    plot(args.workdir, args.out)
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+  main()
