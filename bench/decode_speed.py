@@ -1,6 +1,6 @@
 """Decoding speed: greedy and beam-4 translation of a whole test set with a trained workdir.
 
-  python bench/decode_speed.py --workdir DIR [--split test2016] [--batch_size 64]
+  python bench/decode_speed.py --workdir DIR [--split test2016] [--batch_size 64]  # rows: sentences x beam
 
 Each search runs twice over the whole set: the first pass compiles every shape it meets, the
 second is timed (compile time = first pass - second pass). Reports sentences/s, target tokens/s,
@@ -69,13 +69,16 @@ def main():
         f'{jax.devices()[0].platform} device(s)')
   print(f'{name}: {len(sources)} sentences; model D {model_config.d_model}, layers '
         f'{model_config.num_encoder_layers}+{model_config.num_decoder_layers}, V {model_config.vocab_size}; '
-        f'batch {translator.rows}')
+        f'batch {args.batch_size} rows: {translator.sentences_per_batch(SearchOptions("greedy", 1))} '
+        f'sentences greedy, {translator.sentences_per_batch(SearchOptions("beam", 4))} beam 4')
 
   runs = {}
   for label, options in [('greedy', SearchOptions('greedy', 1, args.alpha)),
                          ('beam4', SearchOptions('beam', 4, args.alpha))]:
     runs[label] = run_t2t(translator, sources, options)
   if args.ct2:
+    # CTranslate2 counts its batch in sentences: --batch_size sentences (its fastest on the 2-core
+    # CPU: 77.1 sentences/s at 64 vs 52.0 at 16 on the Multi30k model, bench/RESULTS.md).
     runs['ct2_beam4'] = run_ct2(args.workdir, tokenizer, sources, 4, args.batch_size,
                                 SearchOptions('beam', 4, args.alpha))
 

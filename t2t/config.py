@@ -114,7 +114,7 @@ def base_config():
   config.alpha = 0.6                  # GNMT length penalty ((5 + len) / 6) ** alpha
   config.decode_max_len_a = 1.5       # output length limit: a * source length + b
   config.decode_max_len_b = 10
-  config.decode_batch_size = 64       # sentences per decoding batch
+  config.decode_batch_size = 64       # decoder rows per batch: sentences x beam size
 
   # After the last step (train.py), choose on the validation split between the last, the best
   # and the average of the last `keep_checkpoints` checkpoints and a length penalty from

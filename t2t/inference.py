@@ -90,13 +90,22 @@ class Translator:
   """Translates token ids or text with fixed parameters on all local devices."""
 
   def __init__(self, model_config: ModelConfig, params, tokenizer=None, batch_size: int = 64):
+    """batch_size: decoder rows per batch over all local devices, i.e. sentences x beam size, so
+    beam 4 with 64 decodes 16 sentences at a time and greedy search 64. Per-step cost grows with
+    the rows (KV cache, logits); on a 2-core CPU 64 rows is the fastest measured (bench/RESULTS.md);
+    accelerators want more.
+    """
     self.model = Transformer(model_config)
     self.tokenizer = tokenizer
     self.devices = jax.local_devices()
-    per_device = max(1, math.ceil(batch_size / len(self.devices)))
-    self.rows = per_device * len(self.devices)
+    self.rows_per_device = max(1, math.ceil(batch_size / len(self.devices)))
     self.params = jax_utils.replicate(params, self.devices)
     self._compiled = {}
+
+  def sentences_per_batch(self, options: SearchOptions) -> int:
+    """Sentences decoded together: the row budget over the beam size, a multiple of the devices."""
+    beams = options.beam_size if options.method == 'beam' else 1
+    return max(1, self.rows_per_device // beams) * len(self.devices)
 
   def _function(self, src_len: int, max_len: int, options: SearchOptions):
     key = (src_len, max_len, options)
@@ -112,8 +121,9 @@ class Translator:
     sources = [s[:limit - 1] for s in sources]  # callers warn about cut sentences
     results: list[list[Hypothesis] | None] = [None] * len(sources)
     p = len(self.devices)
+    rows = self.sentences_per_batch(options)
     rng = jax.random.PRNGKey(seed)
-    for number, item in enumerate(decode_batches(sources, self.rows)):
+    for number, item in enumerate(decode_batches(sources, rows)):
       lengths = (item.batch.src_seg > 0).sum(-1)  # [R]
       limits = np.ceil(options.max_len_a * lengths + options.max_len_b).astype(np.int32)
       # The static output length comes from the source bucket, so a test set compiles one
@@ -124,8 +134,8 @@ class Translator:
       rngs = jax.random.split(jax.random.fold_in(rng, number), p)
       tokens, scores = fn(self.params, shard(item.batch.src), shard(item.batch.src_pos),
                           shard(item.batch.src_seg), shard(limits), rngs)
-      tokens = np.asarray(tokens).reshape((self.rows,) + tokens.shape[2:])  # [R, K, T]
-      scores = np.asarray(scores).reshape((self.rows, -1))  # [R, K]
+      tokens = np.asarray(tokens).reshape((rows,) + tokens.shape[2:])  # [R, K, T]
+      scores = np.asarray(scores).reshape((rows, -1))  # [R, K]
       for row, index in enumerate(item.ids):
         if index >= 0:
           results[index] = [Hypothesis(_strip(tokens[row, k]), float(scores[row, k]))

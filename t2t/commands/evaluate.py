@@ -23,7 +23,7 @@ flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b
 flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
 flags.DEFINE_bool('best', False, 'Use the checkpoint with the best validation BLEU during training.')
-flags.DEFINE_integer('batch_size', 64, 'Sentences per decoding batch.')
+flags.DEFINE_integer('batch_size', 64, 'Decoder rows per batch: sentences x beam size.')
 FLAGS = flags.FLAGS
 
 
