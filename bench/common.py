@@ -4,6 +4,7 @@ import importlib.util
 import os
 import platform
 import statistics
+import tempfile
 import time
 
 import jax
@@ -28,6 +29,15 @@ def real_batch(config, workdir: str):
   examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, pairs), config.max_len)
   batches = TrainBatches(examples, config.batch_size, config.max_len, config.seed)
   return next(batches), tokenizer, batches.epoch_fill()
+
+
+def setup(config_path: str, workdir: str | None, prefix: str):
+  """(config, first real batch, ModelConfig, epoch fill) for a config file; the tokenizer goes in
+  `workdir`, or in a new temporary folder."""
+  from t2t.config import ModelConfig  # pylint: disable=import-outside-toplevel
+  config = load_config(config_path)
+  batch, tokenizer, fill = real_batch(config, workdir or tempfile.mkdtemp(prefix=prefix))
+  return config, batch, ModelConfig.from_config(config.model, tokenizer.vocab_size), fill
 
 
 def matmul_peak(n: int = 2048, repeats: int = 10) -> float:

@@ -22,7 +22,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 import jax
@@ -105,20 +104,13 @@ def main():
   parser.add_argument('--workdir', default=None, help='reuse this folder for the tokenizer')
   args = parser.parse_args()
 
-  config = common.load_config(args.config)
-  workdir = args.workdir or tempfile.mkdtemp(prefix='t2t_profile_')
-  batch, tokenizer, _ = common.real_batch(config, workdir)
-  model_config = ModelConfig.from_config(config.model, tokenizer.vocab_size)
+  config, batch, model_config, _ = common.setup(args.config, args.workdir, 't2t_profile_')
   rows, length = batch.src.shape
   flops = model_flops_per_step(model_config, rows, length)
   device_batch = jax.tree_util.tree_map(jnp.asarray, batch)
   rng = jax.random.PRNGKey(1)
-
-  def state_for(model_config):
-    model = Transformer(model_config)
-    return model, train_lib.create_state(model, init_params(model_config, jax.random.PRNGKey(0)), config)
-
-  model, state = state_for(model_config)
+  model = Transformer(model_config)
+  state = train_lib.create_state(model, init_params(model_config, jax.random.PRNGKey(0)), config)
   rows_out = []
   full = statistics.median(time_t2t(config, model_config, batch, args.steps, 2)[1])
   rows_out.append(('full step', full))

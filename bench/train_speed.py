@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 import jax
@@ -74,10 +73,7 @@ def main():
   parser.add_argument('--skip_torch', action='store_true')
   args = parser.parse_args()
 
-  config = common.load_config(args.config)
-  workdir = args.workdir or tempfile.mkdtemp(prefix='t2t_bench_')
-  batch, tokenizer, fill = common.real_batch(config, workdir)
-  model_config = ModelConfig.from_config(config.model, tokenizer.vocab_size)
+  config, batch, model_config, fill = common.setup(args.config, args.workdir, 't2t_bench_')
   rows, length = batch.src.shape
   target_tokens = int((batch.tgt_seg > 0).sum())
   flops = model_flops_per_step(model_config, rows, length)

@@ -199,11 +199,19 @@ def read_model_config(workdir: str) -> ModelConfig:
 
 def read_best(workdir: str) -> dict | None:
   """{'step': N, 'bleu': B} of the best checkpoint so far, or None."""
-  path = os.path.join(workdir, BEST_JSON)
-  if not os.path.exists(path):
+  return _read_json(os.path.join(workdir, BEST_JSON))
+
+
+def restore_best_params(workdir: str):
+  """(step, validation BLEU, params) of the best checkpoint (config.keep_best), or None."""
+  best = read_best(workdir)
+  if best is None:
     return None
-  with open(path) as f:
-    return json.load(f)
+  checkpointer = Checkpointer(workdir, read_only=True, folder=BEST_FOLDER)
+  try:
+    return best['step'], best['bleu'], checkpointer.restore_params(best['step'])
+  finally:
+    checkpointer.close()
 
 
 def write_best(workdir: str, step: int, bleu: float) -> None:
@@ -215,7 +223,10 @@ def write_train_config(workdir: str, config) -> None:
 
 
 def read_train_config(workdir: str) -> dict | None:
-  path = os.path.join(workdir, TRAIN_CONFIG)
+  return _read_json(os.path.join(workdir, TRAIN_CONFIG))
+
+
+def _read_json(path: str) -> dict | None:
   if not os.path.exists(path):
     return None
   with open(path) as f:

@@ -25,28 +25,29 @@ def load_model(workdir: str, average_last: int = 0, step: int | None = None, bes
   `best` the checkpoint with the highest validation BLEU (<workdir>/best, config.keep_best).
   """
   model_config = ckpt.read_model_config(workdir)
+  if best:
+    restored = ckpt.restore_best_params(workdir)
+    if restored is None:
+      raise UserError(f'{os.path.join(workdir, ckpt.BEST_JSON)} not found: this workdir has no best '
+                      'checkpoint (trained with config.keep_best=False, or before its first evaluation)')
+    best_step, bleu, params = restored
+    print(f'best checkpoint: step {best_step} (validation BLEU {bleu:.2f} during training)', file=sys.stderr)
+  else:
+    checkpointer = ckpt.Checkpointer(workdir)
+    if average_last > 1:
+      params, steps = checkpointer.average_params(average_last)
+      print(f'averaged checkpoints {steps}', file=sys.stderr)
+    else:
+      params = checkpointer.restore_params(step)
+    checkpointer.close()
+  return model_config, params, load_tokenizer(workdir)
+
+
+def load_tokenizer(workdir: str) -> Tokenizer:
   tokenizer_path = os.path.join(workdir, pipeline.TOKENIZER_NAME + '.model')
   if not os.path.exists(tokenizer_path):
     raise UserError(f'{tokenizer_path} not found: --workdir must be a folder written by train.py')
-  if best:
-    saved = ckpt.read_best(workdir)
-    if saved is None:
-      raise UserError(f'{os.path.join(workdir, ckpt.BEST_JSON)} not found: this workdir has no best '
-                      'checkpoint (trained with config.keep_best=False, or before its first evaluation)')
-    checkpointer = ckpt.Checkpointer(workdir, read_only=True, folder=ckpt.BEST_FOLDER)
-    params = checkpointer.restore_params(saved['step'])
-    checkpointer.close()
-    print(f'best checkpoint: step {saved["step"]} (validation BLEU {saved["bleu"]:.2f} during training)',
-          file=sys.stderr)
-    return model_config, params, Tokenizer(tokenizer_path)
-  checkpointer = ckpt.Checkpointer(workdir)
-  if average_last > 1:
-    params, steps = checkpointer.average_params(average_last)
-    print(f'averaged checkpoints {steps}', file=sys.stderr)
-  else:
-    params = checkpointer.restore_params(step)
-  checkpointer.close()
-  return model_config, params, Tokenizer(tokenizer_path)
+  return Tokenizer(tokenizer_path)
 
 
 def load_sources(workdir: str, split: str | None, src: str | None, ref: str | None):

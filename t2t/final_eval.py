@@ -25,7 +25,7 @@ from t2t import checkpoint as ckpt
 from t2t import metrics
 from t2t.data import pipeline
 from t2t.errors import UserError
-from t2t.evaluate_lib import load_model
+from t2t.evaluate_lib import load_tokenizer
 from t2t.inference import SearchOptions, Translator
 
 RESULT_JSON = 'final_eval.json'
@@ -46,18 +46,15 @@ def candidates(workdir: str, average: int):
     checkpointer.close()
   best = ckpt.read_best(workdir)
   if best is not None and best['step'] != steps[-1]:
-    saver = ckpt.Checkpointer(workdir, read_only=True, folder=ckpt.BEST_FOLDER)
-    try:
-      yield f'best (val greedy BLEU {best["bleu"]:.2f})', [best['step']], saver.restore_params(best['step'])
-    finally:
-      saver.close()
+    step, bleu, params = ckpt.restore_best_params(workdir)
+    yield f'best (val BLEU {bleu:.2f} in training)', [step], params
 
 
 def run(config, workdir: str) -> dict:
   """Chooses on config.data.eval_split, scores config.data.test_split; returns the record."""
   start = time.perf_counter()
   absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
-  model_config, _, tokenizer = load_model(workdir)
+  model_config, tokenizer = ckpt.read_model_config(workdir), load_tokenizer(workdir)
   val = pipeline.load_pairs(config.data, config.data.eval_split)
   test = pipeline.load_pairs(config.data, config.data.test_split)
   alphas = list(config.final_alphas)

@@ -118,3 +118,17 @@ def test_command_line_plots_attention(workdir, tmp_path):
   assert len(result.stdout.splitlines()) == 1  # the translation
   data = path.read_bytes()
   assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 5000
+
+
+def test_decode_batches_count_rows_and_outputs_do_not_depend_on_them(workdir, lines):
+  config, params, tokenizer = load_model(str(workdir))
+  small, large = Translator(config, params, tokenizer, batch_size=8), Translator(config, params, tokenizer, batch_size=64)
+  devices = len(small.devices)
+  beam4 = SearchOptions('beam', 4, 0.6)
+  # Rows = sentences x beam size, spread over the devices (2 in the tests).
+  assert small.sentences_per_batch(GREEDY) == 8
+  assert small.sentences_per_batch(beam4) == max(1, 8 // devices // 4) * devices
+  assert large.sentences_per_batch(beam4) == 16
+  sentences = [en for en, _ in synthetic.load_builtin('test')[:12]]
+  for options in (GREEDY, beam4):
+    assert small.translate(sentences, options) == large.translate(sentences, options)
