@@ -26,7 +26,8 @@ from t2t import metrics
 from t2t.data import pipeline
 from t2t.errors import UserError
 from t2t.evaluate_lib import load_tokenizer
-from t2t.inference import SearchOptions, Translator
+from t2t.inference import Translator
+from t2t.search_options import SearchOptions
 
 RESULT_JSON = 'final_eval.json'
 
@@ -50,6 +51,12 @@ def candidates(workdir: str, average: int):
     yield f'best (val BLEU {bleu:.2f} in training)', [step], params
 
 
+def search_options(config) -> list[SearchOptions]:
+  """One SearchOptions per config.final_alphas (beam config.final_beam_size), validated."""
+  return [SearchOptions.from_config(config, 'final_beam_size', alpha, 'final_alphas')
+          for alpha in config.final_alphas]
+
+
 def run(config, workdir: str) -> dict:
   """Chooses on config.data.eval_split, scores config.data.test_split; returns the record."""
   start = time.perf_counter()
@@ -61,9 +68,8 @@ def run(config, workdir: str) -> dict:
   translator = None
   record = {'validation': [], 'beam_size': config.final_beam_size}
 
-  def options(alpha):
-    return SearchOptions.beam_or_greedy(config.final_beam_size, alpha, config.decode_max_len_a,
-                                        config.decode_max_len_b)
+  by_alpha = dict(zip(alphas, search_options(config)))
+  options = by_alpha.__getitem__
 
   def val_bleu(name, steps, alpha):
     hypotheses = translator.translate([s for s, _ in val], options(alpha))

@@ -25,24 +25,7 @@ from t2t.data.batch import EOS_ID
 from t2t.data.batching import decode_batches
 from t2t.layers import NEG_INF
 from t2t.model import Transformer, init_cache
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchOptions:
-  """How to search. method: 'beam', 'greedy' or 'sample'."""
-  method: str = 'beam'
-  beam_size: int = 4
-  alpha: float = 0.6
-  max_len_a: float = 1.5       # output limit per sentence: a * source tokens + b
-  max_len_b: int = 10
-  temperature: float = 1.0     # sampling only
-  top_k: int = 0
-  top_p: float = 1.0
-
-  @classmethod
-  def beam_or_greedy(cls, beam_size: int, alpha: float, max_len_a: float, max_len_b: int):
-    """Beam search, or greedy search when beam_size is 1."""
-    return cls('beam' if beam_size > 1 else 'greedy', beam_size, alpha, max_len_a, max_len_b)
+from t2t.search_options import SearchOptions  # noqa: F401  (re-exported: the search settings' home)
 
 
 @dataclasses.dataclass
@@ -62,7 +45,7 @@ def _search_fn(params, src, src_pos, src_seg, limits, rng, *, model: Transformer
   """Runs on one device. src*: [R, S], limits: [R] -> (tokens [R, K, T], scores [R, K])."""
   variables = {'params': params}
   rows = src.shape[0]
-  beams = options.beam_size if options.method == 'beam' else 1
+  beams = options.beams
   encoded = model.apply(variables, src, src_pos, src_seg, method=Transformer.encode)  # [R, S, D]
   if beams > 1:
     encoded, src_seg, limits = decode.expand_to_beams((encoded, src_seg, limits), beams)  # [N, ...]
@@ -104,8 +87,7 @@ class Translator:
 
   def sentences_per_batch(self, options: SearchOptions) -> int:
     """Sentences decoded together: the row budget over the beam size, a multiple of the devices."""
-    beams = options.beam_size if options.method == 'beam' else 1
-    return max(1, self.rows_per_device // beams) * len(self.devices)
+    return max(1, self.rows_per_device // options.beams) * len(self.devices)
 
   def _function(self, src_len: int, max_len: int, options: SearchOptions):
     key = (src_len, max_len, options)
@@ -125,10 +107,10 @@ class Translator:
     rng = jax.random.PRNGKey(seed)
     for number, item in enumerate(decode_batches(sources, rows)):
       lengths = (item.batch.src_seg > 0).sum(-1)  # [R]
-      limits = np.ceil(options.max_len_a * lengths + options.max_len_b).astype(np.int32)
+      limits = options.output_limit(lengths)  # [R]
       # The static output length comes from the source bucket, so a test set compiles one
       # function per bucket; each row still stops at its own limit (forced EOS).
-      max_len = int(min(limit, np.ceil(options.max_len_a * item.src_len + options.max_len_b)))
+      max_len = int(min(limit, options.output_limit(item.src_len)))
       fn = self._function(item.src_len, max_len, options)
       shard = lambda x: x.reshape((p, -1) + x.shape[1:])
       rngs = jax.random.split(jax.random.fold_in(rng, number), p)

@@ -17,26 +17,13 @@ import jax
 
 from t2t.data import text
 from t2t.errors import UserError
-from t2t.inference import Hypothesis, SearchOptions, Translator
+from t2t.inference import Hypothesis, Translator
+from t2t.search_options import SearchOptions
 
 
 def check_search(options: SearchOptions, nbest: int) -> None:
-  """Raises a one-line UserError for settings that cannot work together."""
-  if nbest < 1:
-    raise UserError(f'--nbest {nbest}: ask for at least 1 translation per line')
-  if options.method == 'beam' and options.beam_size < nbest:
-    raise UserError(f'--nbest {nbest} needs --beam_size >= {nbest} (got {options.beam_size}): '
-                    'raise --beam_size or lower --nbest')
-  if options.method == 'greedy' and nbest > 1:
-    raise UserError(f'--nbest {nbest} needs --beam_size >= {nbest} (got 1, greedy): '
-                    'raise --beam_size, or use --sampling for several samples')
-  if options.method == 'sample':
-    if options.temperature <= 0:
-      raise UserError(f'--temperature {options.temperature}: use a value > 0')
-    if options.top_k < 0:
-      raise UserError(f'--top_k {options.top_k}: use 0 (no limit) or a positive count')
-    if not 0 < options.top_p <= 1:
-      raise UserError(f'--top_p {options.top_p}: use a value in (0, 1]')
+  """Raises a one-line UserError for settings that cannot work together (SearchOptions.validate)."""
+  options.validate(nbest=nbest)
 
 
 def derived_seed(seed: int, *folds: int) -> int:

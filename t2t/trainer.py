@@ -39,7 +39,8 @@ from t2t.config import ModelConfig
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
 from t2t.errors import UserError
-from t2t.inference import SearchOptions, Translator
+from t2t.inference import Translator
+from t2t.search_options import SearchOptions
 from t2t.model import Transformer, init_params
 from t2t.monitor import Monitor
 
@@ -132,8 +133,8 @@ def evaluate(config, p_eval, translator: Translator, state, data: Data) -> dict:
 
 
 def search_options(config) -> SearchOptions:
-  return SearchOptions.beam_or_greedy(config.beam_size, config.alpha, config.decode_max_len_a,
-                                      config.decode_max_len_b)
+  """The periodic validation BLEU's search: config.beam_size, config.alpha, config.decode_max_len_a/b."""
+  return SearchOptions.from_config(config)
 
 
 def save(checkpointer: ckpt.Checkpointer, state, data_state: dict) -> None:
@@ -236,6 +237,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   started = time.time()
   os.makedirs(workdir, exist_ok=True)
   check_workdir(config, workdir)
+  search_options(config)  # an impossible search setting stops the run before any work
+  if config.final_eval:
+    from t2t import final_eval  # pylint: disable=import-outside-toplevel
+    final_eval.search_options(config)
   data = prepare_data(config, workdir)
   model_config = ModelConfig.from_config(config.model, data.tokenizer.vocab_size)
   if config.max_len > model_config.max_len:

@@ -10,7 +10,7 @@
 from absl import flags
 
 from t2t import cli, evaluate_lib
-from t2t.inference import SearchOptions
+from t2t.search_options import SearchOptions
 
 flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
 flags.DEFINE_string('split', None, "Split of the training data's source (default: its test split).")
@@ -29,7 +29,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  options = SearchOptions.beam_or_greedy(FLAGS.beam_size, FLAGS.alpha, FLAGS.max_len_a, FLAGS.max_len_b)
+  options = SearchOptions.from_flags(FLAGS)
   evaluate_lib.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
                         FLAGS.average_last, FLAGS.batch_size, FLAGS.best)
 

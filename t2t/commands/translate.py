@@ -15,7 +15,8 @@ from t2t import attention, cli, streaming
 from t2t.data import text
 from t2t.errors import UserError
 from t2t.evaluate_lib import load_model
-from t2t.inference import SearchOptions, Translator
+from t2t.inference import Translator
+from t2t.search_options import SearchOptions
 
 flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
 flags.DEFINE_string('input', None, 'Read sentences from this file instead of stdin.')
@@ -37,17 +38,6 @@ flags.DEFINE_string('plot_attention', None, 'Draw the cross-attention map of one
 flags.DEFINE_string('attention_layer', 'mean', "Decoder layer to draw: an index, 'mean' or 'all'.")
 flags.DEFINE_string('attention_head', 'mean', "Attention head to draw: an index, 'mean' or 'all'.")
 FLAGS = flags.FLAGS
-
-
-def search_options() -> SearchOptions:
-  if FLAGS.sampling:
-    method = 'sample'
-  else:
-    method = 'beam' if FLAGS.beam_size > 1 else 'greedy'
-  if FLAGS.beam_size < 1:
-    raise UserError(f'--beam_size {FLAGS.beam_size}: use 1 (greedy) or more')
-  return SearchOptions(method, FLAGS.beam_size, FLAGS.alpha, FLAGS.max_len_a, FLAGS.max_len_b,
-                       FLAGS.temperature, FLAGS.top_k, FLAGS.top_p)
 
 
 def input_lines():
@@ -83,8 +73,7 @@ def main(argv):
                     '(a sentence argument goes with --plot_attention)')
   if FLAGS.batch_size < 1:
     raise UserError(f'--batch_size {FLAGS.batch_size}: use 1 or more')
-  options = search_options()
-  streaming.check_search(options, FLAGS.nbest)
+  options = SearchOptions.from_flags(FLAGS)
   config, params, tokenizer = load_model(FLAGS.workdir, FLAGS.average_last)
   translator = Translator(config, params, tokenizer, FLAGS.batch_size)
   if FLAGS.plot_attention:
