@@ -1,6 +1,5 @@
 """Shared by the benchmarks: configs by path, a real training batch, the machine's matmul peak."""
 
-import importlib.util
 import os
 import platform
 import statistics
@@ -11,15 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from t2t.config import load_config_file
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, filter_by_length
 
 
 def load_config(path: str):
-  spec = importlib.util.spec_from_file_location('bench_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return load_config_file(path)
 
 
 def real_batch(config, workdir: str):

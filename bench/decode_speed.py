@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 from t2t import evaluate_lib, metrics  # noqa: E402
+from t2t import workdir as wd  # noqa: E402
 from t2t.inference import SearchOptions, Translator  # noqa: E402
 
 
@@ -61,7 +62,7 @@ def main():
   parser.add_argument('--ct2', action='store_true', help='add a CTranslate2 row (exports if needed)')
   args = parser.parse_args()
 
-  model_config, params, tokenizer = evaluate_lib.load_model(args.workdir)
+  model_config, params, tokenizer = wd.load_model(args.workdir)
   sentences, references, name = evaluate_lib.load_sources(args.workdir, args.split, None, None)
   sources = tokenizer.encode_batch(sentences)
   translator = Translator(model_config, params, tokenizer, args.batch_size)

@@ -18,12 +18,12 @@ import sys
 import time
 
 import jax
-from flax import jax_utils
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 from t2t import train_lib  # noqa: E402
+from t2t.devices import replicate, shard  # noqa: E402
 from t2t.config import ModelConfig  # noqa: E402
 from t2t.data.batching import shard_for_devices  # noqa: E402
 from t2t.model import Transformer, init_params  # noqa: E402
@@ -47,9 +47,9 @@ def time_t2t(config, model_config, batch, steps: int, warmup: int):
   state = train_lib.create_state(model, init_params(model_config, jax.random.PRNGKey(0)), config)
   devices = jax.local_devices()
   p_train, _ = train_lib.pmapped_steps(model, config)
-  state = jax_utils.replicate(state, devices)
-  sharded = train_lib.put_sharded(shard_for_devices(batch, len(devices)), devices)
-  rng = jax_utils.replicate(jax.random.PRNGKey(1), devices)
+  state = replicate(state, devices)
+  sharded = shard(shard_for_devices(batch, len(devices)), devices)
+  rng = replicate(jax.random.PRNGKey(1), devices)
   start = time.perf_counter()
   state, metrics = p_train(state, sharded, rng)
   jax.block_until_ready(metrics)

@@ -1,14 +1,6 @@
-"""Orbax checkpoints of the training state, plus what rebuilds a model from a workdir.
+"""Orbax checkpoints of the training state: save, restore, keep the last N, average.
 
-Workdir layout:
-  config.json          the full training config (ml_collections, as JSON)
-  model_config.json    t2t.config.ModelConfig: rebuilds the network
-  spm.model            the SentencePiece tokenizer
-  spm.model.sha256     its SHA-256 (`sha256sum -c` format): a replaced tokenizer is refused
-  checkpoints/<step>/  orbax: `state` {step, params, opt_state} and `data` (iterator position)
-  best/<step>/         the same, for the step with the highest validation BLEU so far
-                       (config.keep_best); best.json says which step and its BLEU
-  metrics.jsonl, tb/   training curves
+Where they live in a workdir (checkpoints/, best/) is t2t/workdir.py's business.
 
 A checkpoint is written under a temporary name (`<step>.orbax-checkpoint-tmp-*`) and renamed
 when complete (orbax's AtomicRenameTemporaryPath on local disks), so a crash mid-save leaves
@@ -21,7 +13,6 @@ aside to `<step>.damaged` with a warning, and the previous checkpoint is used.
 
 import argparse
 import hashlib
-import json
 import logging
 import os
 import sys
@@ -31,21 +22,16 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from t2t.config import ModelConfig
+from t2t import workdir as wd
 from t2t.errors import UserError
 
-MODEL_CONFIG = 'model_config.json'
-TRAIN_CONFIG = 'config.json'
-TOKENIZER_HASH = 'spm.model.sha256'
 DAMAGED_SUFFIX = '.damaged'
-BEST_FOLDER = 'best'
-BEST_JSON = 'best.json'
 
 
 class Checkpointer:
-  """Saves and restores {state, data position} under <workdir>/checkpoints, keeping the last K."""
+  """Saves and restores {state, data position} under <workdir>/<folder>, keeping the last K."""
 
-  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, folder: str = 'checkpoints'):
+  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, folder: str = wd.CHECKPOINTS):
     self.directory = os.path.join(os.path.abspath(workdir), folder)
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
                                            cleanup_tmp_directories=not read_only)
@@ -165,83 +151,6 @@ def fingerprint(params) -> str:
   return digest.hexdigest()
 
 
-def file_sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
-def read_tokenizer_hash(workdir: str) -> str | None:
-  path = os.path.join(workdir, TOKENIZER_HASH)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return f.read().split()[0]
-
-
-def write_tokenizer_hash(workdir: str, digest: str) -> None:
-  _write_atomic(os.path.join(workdir, TOKENIZER_HASH), f'{digest}  spm.model\n')
-
-
-def write_model_config(workdir: str, model_config: ModelConfig) -> None:
-  _write_atomic(os.path.join(workdir, MODEL_CONFIG), model_config.to_json())
-
-
-def read_model_config(workdir: str) -> ModelConfig:
-  path = os.path.join(workdir, MODEL_CONFIG)
-  if not os.path.exists(path):
-    raise UserError(f'{path} not found: --workdir must be a folder written by train.py')
-  with open(path) as f:
-    return ModelConfig.from_json(f.read())
-
-
-def read_best(workdir: str) -> dict | None:
-  """{'step': N, 'bleu': B} of the best checkpoint so far, or None."""
-  return _read_json(os.path.join(workdir, BEST_JSON))
-
-
-def restore_best_params(workdir: str):
-  """(step, validation BLEU, params) of the best checkpoint (config.keep_best), or None."""
-  best = read_best(workdir)
-  if best is None:
-    return None
-  checkpointer = Checkpointer(workdir, read_only=True, folder=BEST_FOLDER)
-  try:
-    return best['step'], best['bleu'], checkpointer.restore_params(best['step'])
-  finally:
-    checkpointer.close()
-
-
-def write_best(workdir: str, step: int, bleu: float) -> None:
-  _write_atomic(os.path.join(workdir, BEST_JSON), json.dumps({'step': step, 'bleu': bleu}) + '\n')
-
-
-def write_train_config(workdir: str, config) -> None:
-  _write_atomic(os.path.join(workdir, TRAIN_CONFIG), config.to_json_best_effort(indent=2, sort_keys=True))
-
-
-def read_train_config(workdir: str) -> dict | None:
-  return _read_json(os.path.join(workdir, TRAIN_CONFIG))
-
-
-def _read_json(path: str) -> dict | None:
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def _write_atomic(path: str, text: str) -> None:
-  if jax.process_index() != 0:
-    return
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    f.write(text)
-  os.replace(path + '.tmp', path)
-
-
 def _first_line(error: Exception) -> str:
   return (str(error).strip().splitlines() or [''])[0][:300]
 
@@ -257,7 +166,7 @@ def main(argv=None) -> None:
     parser.error('nothing to do: pass --fingerprint')
   absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
   try:
-    if not os.path.isdir(os.path.join(args.workdir, 'checkpoints')):
+    if not os.path.isdir(wd.path(args.workdir, wd.CHECKPOINTS)):
       raise UserError(f'{args.workdir}: no checkpoints folder; '
                       '--workdir must be a folder written by train.py')
     checkpointer = Checkpointer(args.workdir, read_only=True)

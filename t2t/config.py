@@ -7,7 +7,9 @@ as `model_config.json` so evaluation rebuilds the same network with nothing else
 """
 
 import dataclasses
+import importlib.util
 import json
+import os
 
 from t2t.errors import UserError
 
@@ -126,3 +128,32 @@ def base_config():
   config.model = ml_collections.ConfigDict({
       f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name != 'vocab_size'})
   return config
+
+
+def check_config_file(path: str) -> None:
+  """Raises a one-line UserError if `path` is not a readable Python file that compiles.
+
+  Runs before the file is executed, so a missing file or a syntax error names the file (and
+  the line) instead of ending in a traceback.
+  """
+  try:
+    with open(path, 'rb') as f:
+      source = f.read()
+  except OSError as e:
+    raise UserError(f'--config {path}: {e.strerror}; pass a file such as configs/default.py') from None
+  try:
+    compile(source, path, 'exec')
+  except SyntaxError as e:
+    raise UserError(f'{path}:{e.lineno}: Python syntax error ({e.msg}); fix the config file') from None
+
+
+def load_config_file(path: str):
+  """The `get_config()` of a configs/*.py file, with one-line UserErrors for a bad file."""
+  check_config_file(path)
+  name = os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(f't2t_config_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, 'get_config'):
+    raise UserError(f'{path}: no get_config() function; a config file defines get_config()')
+  return module.get_config()

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from t2t import workdir as wd
 from t2t.errors import UserError
 
 
@@ -19,7 +20,7 @@ def read_metrics(workdir: str) -> dict[str, list[dict]]:
 
   A resumed run appends again from its checkpoint; the last record of each step wins.
   """
-  path = os.path.join(workdir, 'metrics.jsonl')
+  path = wd.path(workdir, wd.METRICS)
   if not os.path.exists(path):
     raise UserError(f'{path} not found: --workdir must be a folder written by train.py')
   by_split: dict[str, dict[int, dict]] = {}

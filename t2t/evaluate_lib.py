@@ -1,53 +1,22 @@
 """Evaluate a workdir: translate a split or a file with beam search and score with sacreBLEU.
 
-Everything needed comes from the workdir: model_config.json, spm.model, config.json (data
-location) and the checkpoints.
+Everything needed comes from the workdir (t2t/workdir.py loads the model from it; config.json
+gives the data location).
 """
 
 import os
-import sys
 import time
 
 import ml_collections
 
-from t2t import checkpoint as ckpt
 from t2t import metrics
+from t2t import workdir as wd
 from t2t.data import pipeline, text
-from t2t.data.tokenizer import Tokenizer
 from t2t.errors import UserError
-from t2t.inference import SearchOptions, Translator
-
-
-def load_model(workdir: str, average_last: int = 0, step: int | None = None, best: bool = False):
-  """(ModelConfig, params, Tokenizer) from a workdir.
-
-  Params: the latest checkpoint's, or `step`'s, or the mean of the last `average_last`, or with
-  `best` the checkpoint with the highest validation BLEU (<workdir>/best, config.keep_best).
-  """
-  model_config = ckpt.read_model_config(workdir)
-  if best:
-    restored = ckpt.restore_best_params(workdir)
-    if restored is None:
-      raise UserError(f'{os.path.join(workdir, ckpt.BEST_JSON)} not found: this workdir has no best '
-                      'checkpoint (trained with config.keep_best=False, or before its first evaluation)')
-    best_step, bleu, params = restored
-    print(f'best checkpoint: step {best_step} (validation BLEU {bleu:.2f} during training)', file=sys.stderr)
-  else:
-    checkpointer = ckpt.Checkpointer(workdir)
-    if average_last > 1:
-      params, steps = checkpointer.average_params(average_last)
-      print(f'averaged checkpoints {steps}', file=sys.stderr)
-    else:
-      params = checkpointer.restore_params(step)
-    checkpointer.close()
-  return model_config, params, load_tokenizer(workdir)
-
-
-def load_tokenizer(workdir: str) -> Tokenizer:
-  tokenizer_path = os.path.join(workdir, pipeline.TOKENIZER_NAME + '.model')
-  if not os.path.exists(tokenizer_path):
-    raise UserError(f'{tokenizer_path} not found: --workdir must be a folder written by train.py')
-  return Tokenizer(tokenizer_path)
+from t2t.files import write_lines_atomic
+from t2t.inference import Translator
+from t2t.search_options import SearchOptions
+from t2t.workdir import load_model
 
 
 def load_sources(workdir: str, split: str | None, src: str | None, ref: str | None):
@@ -57,9 +26,7 @@ def load_sources(workdir: str, split: str | None, src: str | None, ref: str | No
       pairs, _ = text.read_parallel(src, ref)
       return [s for s, _ in pairs], [r for _, r in pairs], os.path.basename(src)
     return text.read_lines(src), None, os.path.basename(src)
-  saved = ckpt.read_train_config(workdir)
-  if saved is None:
-    raise UserError(f'{os.path.join(workdir, ckpt.TRAIN_CONFIG)} not found: pass --src/--ref files')
+  saved = wd.require_train_config(workdir, 'pass --src/--ref files')
   data_config = ml_collections.ConfigDict(saved['data'])
   split = split or data_config.test_split
   pairs = pipeline.load_pairs(data_config, split)
@@ -79,10 +46,8 @@ def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src
   hypotheses = translator.translate(sources, options)
   seconds = time.perf_counter() - start
   tag = options.method if options.method != 'beam' else f'beam{options.beam_size}'
-  output = output or os.path.join(workdir, f'{name}.{tag}.hyp')
-  with open(output + '.tmp', 'w', encoding='utf-8') as f:
-    f.writelines(h + '\n' for h in hypotheses)
-  os.replace(output + '.tmp', output)
+  output = output or wd.hypothesis_path(workdir, name, tag)
+  write_lines_atomic(output, hypotheses)
   print(f'wrote {len(hypotheses)} translations to {output} ({len(sources) / seconds:.1f} '
         f'sentences/s including compilation; {tag}, alpha {options.alpha})')
   if references is None:

@@ -14,7 +14,6 @@ written to <workdir>/final_eval.json and the test translations to <workdir>/<tes
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -22,15 +21,14 @@ from absl import logging as absl_logging
 import ml_collections
 
 from t2t import checkpoint as ckpt
+from t2t import devices
 from t2t import metrics
+from t2t import workdir as wd
 from t2t.data import pipeline
 from t2t.errors import UserError
-from t2t.evaluate_lib import load_tokenizer
+from t2t.files import write_atomic, write_lines_atomic
 from t2t.inference import Translator
 from t2t.search_options import SearchOptions
-
-RESULT_JSON = 'final_eval.json'
-
 
 def candidates(workdir: str, average: int):
   """Yields (name, steps, params) for last, average-of-last-K and best."""
@@ -45,9 +43,9 @@ def candidates(workdir: str, average: int):
       yield f'average of last {len(averaged)}', averaged, params
   finally:
     checkpointer.close()
-  best = ckpt.read_best(workdir)
+  best = wd.read_best(workdir)
   if best is not None and best['step'] != steps[-1]:
-    step, bleu, params = ckpt.restore_best_params(workdir)
+    step, bleu, params = wd.restore_best_params(workdir)
     yield f'best (val BLEU {bleu:.2f} in training)', [step], params
 
 
@@ -61,7 +59,7 @@ def run(config, workdir: str) -> dict:
   """Chooses on config.data.eval_split, scores config.data.test_split; returns the record."""
   start = time.perf_counter()
   absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
-  model_config, tokenizer = ckpt.read_model_config(workdir), load_tokenizer(workdir)
+  model_config, tokenizer = wd.read_model_config(workdir), wd.load_tokenizer(workdir)
   val = pipeline.load_pairs(config.data, config.data.eval_split)
   test = pipeline.load_pairs(config.data, config.data.test_split)
   alphas = list(config.final_alphas)
@@ -84,12 +82,12 @@ def run(config, workdir: str) -> dict:
     if translator is None:
       translator = Translator(model_config, params, tokenizer, config.decode_batch_size)
     else:
-      translator.params = _replicate(params, translator)
+      translator.params = devices.replicate(params, translator.devices)
     bleu = val_bleu(name, steps, alphas[0])
     if chosen is None or bleu > chosen[0]:
       chosen = (bleu, name, steps, params)
   best_bleu, name, steps, params = chosen
-  translator.params = _replicate(params, translator)
+  translator.params = devices.replicate(params, translator.devices)
   alpha = alphas[0]
   for other in alphas[1:]:
     bleu = val_bleu(name, steps, other)
@@ -98,29 +96,20 @@ def run(config, workdir: str) -> dict:
 
   hypotheses = translator.translate([s for s, _ in test], options(alpha))
   scores = metrics.corpus_scores(hypotheses, [t for _, t in test])
-  output = os.path.join(workdir, f'{config.data.test_split}.final.hyp')
-  with open(output + '.tmp', 'w', encoding='utf-8') as f:
-    f.writelines(h + '\n' for h in hypotheses)
-  os.replace(output + '.tmp', output)
+  output = wd.final_hypothesis_path(workdir, config.data.test_split)
+  write_lines_atomic(output, hypotheses)
   record.update(chosen={'candidate': name, 'steps': steps, 'alpha': alpha, 'val_bleu': best_bleu},
                 test_split=config.data.test_split, bleu=scores.bleu, bleu_line=scores.bleu_line,
                 bleu_signature=scores.bleu_signature, chrf=scores.chrf, chrf_line=scores.chrf_line,
                 chrf_signature=scores.chrf_signature, seconds=time.perf_counter() - start)
-  with open(os.path.join(workdir, RESULT_JSON + '.tmp'), 'w') as f:
-    json.dump(record, f, indent=2)
-  os.replace(os.path.join(workdir, RESULT_JSON + '.tmp'), os.path.join(workdir, RESULT_JSON))
+  write_atomic(wd.path(workdir, wd.FINAL_EVAL_JSON), json.dumps(record, indent=2))
   print(f'chosen on {config.data.eval_split}: {name}, beam {config.final_beam_size}, alpha {alpha} '
         f'(val BLEU {best_bleu:.2f})\n'
         f'{config.data.test_split} ({config.data.src_lang}->{config.data.tgt_lang}):\n'
         f'{scores.bleu_line}\n  signature: {scores.bleu_signature}\n'
         f'{scores.chrf_line}\n  signature: {scores.chrf_signature}\n'
-        f'translations: {output}; record: {os.path.join(workdir, RESULT_JSON)}', flush=True)
+        f'translations: {output}; record: {wd.path(workdir, wd.FINAL_EVAL_JSON)}', flush=True)
   return record
-
-
-def _replicate(params, translator: Translator):
-  from flax import jax_utils  # pylint: disable=import-outside-toplevel
-  return jax_utils.replicate(params, translator.devices)
 
 
 def main(argv=None) -> None:
@@ -129,10 +118,7 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
-    saved = ckpt.read_train_config(args.workdir)
-    if saved is None:
-      raise UserError(f'{os.path.join(args.workdir, ckpt.TRAIN_CONFIG)} not found: '
-                      '--workdir must be a folder written by train.py')
+    saved = wd.require_train_config(args.workdir)
     run(ml_collections.ConfigDict(saved), args.workdir)
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)

@@ -17,9 +17,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import jax_utils
 
-from t2t import decode
+from t2t import decode, devices
 from t2t.config import ModelConfig
 from t2t.data.batch import EOS_ID
 from t2t.data.batching import decode_batches
@@ -82,7 +81,7 @@ class Translator:
     self.tokenizer = tokenizer
     self.devices = jax.local_devices()
     self.rows_per_device = max(1, math.ceil(batch_size / len(self.devices)))
-    self.params = jax_utils.replicate(params, self.devices)
+    self.params = devices.replicate(params, self.devices)
     self._compiled = {}
 
   def sentences_per_batch(self, options: SearchOptions) -> int:

@@ -11,6 +11,8 @@ import time
 import jax
 from tqdm import tqdm
 
+from t2t import workdir as wd
+
 
 class Monitor:
   """Progress bar plus metric writers; only process 0 writes files or draws the bar."""
@@ -22,9 +24,9 @@ class Monitor:
     self._jsonl = self._tb = None
     if self.main:
       os.makedirs(workdir, exist_ok=True)
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+      self._jsonl = open(wd.path(workdir, wd.METRICS), 'a')
       from tensorboardX import SummaryWriter
-      self._tb = SummaryWriter(os.path.join(workdir, 'tb'))
+      self._tb = SummaryWriter(wd.path(workdir, wd.TENSORBOARD))
 
   def advance(self, steps: int, postfix: dict | None = None) -> None:
     """Moves the bar; postfix values (loss, lr, tok/s) are shown beside it."""

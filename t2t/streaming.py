@@ -16,7 +16,6 @@ from typing import TextIO
 import jax
 
 from t2t.data import text
-from t2t.errors import UserError
 from t2t.inference import Hypothesis, Translator
 from t2t.search_options import SearchOptions
 

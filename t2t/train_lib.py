@@ -19,7 +19,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax.training import train_state
 
@@ -156,22 +155,6 @@ def eval_step(params, batch: Batch, *, apply_fn):
   weights = (batch.tgt_seg > 0).astype(jnp.float32)
   logits = _logits(params, batch, apply_fn, True)
   return jax.lax.psum(cross_entropy_sums(logits, batch.tgt_out, weights, 0.0), AXIS)
-
-
-def put_sharded(tree, devices):
-  """Host arrays [P, ...] -> device arrays with row p on device p, as pmap expects."""
-  mesh = jax.sharding.Mesh(np.array(devices), ('devices',))
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('devices'))
-  return jax.tree_util.tree_map(lambda x: jax.device_put(x, sharding), tree)
-
-
-def unreplicate(tree):
-  """First device's copy of a pmap-replicated tree.
-
-  flax.jax_utils.unreplicate returns a [1, ...] shard when pmap ran on a subset of the local
-  devices, so t2t indexes directly.
-  """
-  return jax.tree_util.tree_map(lambda x: x[0], tree)
 
 
 def pmapped_steps(model: Transformer, config):

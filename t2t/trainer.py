@@ -29,10 +29,11 @@ import time
 
 import jax
 import numpy as np
-from flax import jax_utils
 from jax.experimental import multihost_utils
 
 from t2t import checkpoint as ckpt
+from t2t import devices as devices_lib
+from t2t import workdir as wd
 from t2t import metrics as metrics_lib
 from t2t import train_lib
 from t2t.config import ModelConfig
@@ -60,14 +61,14 @@ class Data:
 
 def check_workdir(config, workdir: str) -> None:
   """Refuses to resume a workdir made with a different model, data or tokenizer."""
-  saved = ckpt.read_train_config(workdir)
+  saved = wd.read_train_config(workdir)
   if saved is None:
     return
   requested = json.loads(config.to_json_best_effort())
   old, new = _flatten(saved), _flatten(requested)
   for field in sorted(set(old) | set(new)):
     if field.startswith(FIXED_FIELDS) and old.get(field) != new.get(field):
-      raise UserError(f'{os.path.join(workdir, ckpt.TRAIN_CONFIG)}: config.{field} was '
+      raise UserError(f'{wd.path(workdir, wd.TRAIN_CONFIG)}: config.{field} was '
                       f'{old.get(field)!r}, now {new.get(field)!r}; use a new --workdir or the same setting')
 
 
@@ -111,7 +112,7 @@ def prefetch(batches: TrainBatches, size: int = 2):
   def produce():
     for batch in batches:
       sharded = shard_for_devices(batch, len(devices))
-      q.put((train_lib.put_sharded(sharded, devices), batches.state(), fill_fraction(batch)))
+      q.put((devices_lib.shard(sharded, devices), batches.state(), fill_fraction(batch)))
 
   threading.Thread(target=produce, daemon=True).start()
   while True:
@@ -138,7 +139,7 @@ def search_options(config) -> SearchOptions:
 
 
 def save(checkpointer: ckpt.Checkpointer, state, data_state: dict) -> None:
-  host_state = jax.device_get(train_lib.unreplicate(state))
+  host_state = jax.device_get(devices_lib.unreplicate(state))
   checkpointer.save(int(host_state.step), {'step': np.asarray(host_state.step, np.int32), 'params': host_state.params,
                                            'opt_state': host_state.opt_state}, data_state)
 
@@ -213,13 +214,13 @@ def check_skips(config, state, step: int, checkpointer: ckpt.Checkpointer) -> No
 
 def check_tokenizer(workdir: str, tokenizer_path: str) -> None:
   """Refuses a workdir whose tokenizer file differs from the one its checkpoints were trained with."""
-  digest = ckpt.file_sha256(tokenizer_path)
-  saved = ckpt.read_tokenizer_hash(workdir)
+  digest = wd.file_sha256(tokenizer_path)
+  saved = wd.read_tokenizer_hash(workdir)
   if saved is None:
-    ckpt.write_tokenizer_hash(workdir, digest)
+    wd.write_tokenizer_hash(workdir, digest)
   elif saved != digest:
     raise UserError(f'{tokenizer_path} has SHA-256 {digest[:16]}... but this workdir was trained with '
-                    f'{saved[:16]}... ({os.path.join(workdir, ckpt.TOKENIZER_HASH)}): put the original '
+                    f'{saved[:16]}... ({wd.path(workdir, wd.TOKENIZER_HASH)}): put the original '
                     f'tokenizer back or use a new --workdir')
 
 
@@ -247,8 +248,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     raise UserError(f'config.max_len={config.max_len} exceeds config.model.max_len='
                     f'{model_config.max_len}: raise config.model.max_len')
   check_tokenizer(workdir, data.tokenizer.path)
-  ckpt.write_train_config(workdir, config)
-  ckpt.write_model_config(workdir, model_config)
+  wd.write_train_config(workdir, config)
+  wd.write_model_config(workdir, model_config)
   checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)
   best = Best(workdir) if config.keep_best else None
   try:
@@ -272,8 +273,8 @@ class Best:
 
   def __init__(self, workdir: str):
     self.workdir = workdir
-    self.checkpointer = ckpt.Checkpointer(workdir, keep=1, folder=ckpt.BEST_FOLDER)
-    saved = ckpt.read_best(workdir)
+    self.checkpointer = ckpt.Checkpointer(workdir, keep=1, folder=wd.BEST_FOLDER)
+    saved = wd.read_best(workdir)
     self.bleu = saved['bleu'] if saved else float('-inf')
 
   def offer(self, state, data_state: dict, step: int, bleu: float, monitor: Monitor) -> None:
@@ -282,7 +283,7 @@ class Best:
     self.bleu = bleu
     save(self.checkpointer, state, data_state)
     self.checkpointer.wait()  # best.json never names a step that is not on disk
-    ckpt.write_best(self.workdir, step, bleu)
+    wd.write_best(self.workdir, step, bleu)
     monitor.message(f'step {step}: best validation BLEU so far ({bleu:.2f}), kept in '
                     f'{self.checkpointer.step_path(step)}')
 
@@ -290,11 +291,11 @@ class Best:
 def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests, best) -> dict:
   state = restore_or_init(config, model_config, checkpointer, data)
   start = int(state.step)
-  state = jax_utils.replicate(state)
+  state = devices_lib.replicate(state)
   p_train, p_eval = train_lib.pmapped_steps(Transformer(model_config), config)
-  translator = Translator(model_config, train_lib.unreplicate(state.params),
+  translator = Translator(model_config, devices_lib.unreplicate(state.params),
                           data.tokenizer, config.decode_batch_size)
-  dropout_rng = jax_utils.replicate(jax.random.PRNGKey(config.seed + 1))
+  dropout_rng = devices_lib.replicate(jax.random.PRNGKey(config.seed + 1))
   monitor = Monitor(workdir, config.num_train_steps, start)
   monitor.message(f'{_count(state.params):,} parameters; padding efficiency (real tokens / '
                   f'slots) {data.fill:.3f}; {data.train.batches_per_epoch()} batches per epoch')

@@ -1,14 +1,13 @@
 """Every preset in configs/ loads and initialises a model of the intended size."""
 
 import glob
-import importlib.util
 import os
 
 import jax
 import numpy as np
 import pytest
 
-from t2t.config import ModelConfig
+from t2t.config import ModelConfig, load_config_file
 from t2t.model import init_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,10 +15,7 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
 
 
 def load(path):
-  spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return load_config_file(path)
 
 
 def count(config) -> int:

@@ -12,6 +12,7 @@ import pytest
 from flax import jax_utils
 
 from t2t import checkpoint as ckpt
+from t2t.devices import unreplicate
 from t2t import train_lib
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
@@ -44,7 +45,7 @@ def batch(seed):
 def step(state, seed):
   rng = jax_utils.replicate(jax.random.PRNGKey(1), jax.devices()[:1])
   new, metrics = p_train()(jax_utils.replicate(state, jax.devices()[:1]), batch(seed), rng)
-  return jax.device_get(train_lib.unreplicate(new)), jax.tree_util.tree_map(lambda x: float(x[0]), metrics)
+  return jax.device_get(unreplicate(new)), jax.tree_util.tree_map(lambda x: float(x[0]), metrics)
 
 
 def assert_trees_equal(a, b):

@@ -1,6 +1,5 @@
 """What the Multi30k recipes rely on: cosine schedule, best-by-val-BLEU checkpoint, final evaluation."""
 
-import importlib.util
 import json
 import os
 import re
@@ -9,9 +8,9 @@ import numpy as np
 import pytest
 
 from helpers import builtin_corpus, run
-from t2t import checkpoint as ckpt
+from t2t import workdir as wd
 from t2t import train_lib
-from t2t.config import base_config
+from t2t.config import base_config, load_config_file
 from t2t.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +58,7 @@ def test_best_checkpoint_is_the_highest_validation_bleu(recipe):
   evals = [e for e in evals if e['split'] == 'eval']
   assert [e['step'] for e in evals] == [4, 8, 12, 16]
   first_best = max(evals, key=lambda e: (e['bleu'], -e['step']))  # ties keep the earlier step
-  best = ckpt.read_best(str(workdir))
+  best = wd.read_best(str(workdir))
   assert best == {'step': first_best['step'], 'bleu': first_best['bleu']}
   assert sorted((workdir / 'checkpoints').iterdir())[-1].name == '16'
   assert [p.name for p in (workdir / 'best').iterdir()] == [str(best['step'])]
@@ -70,7 +69,7 @@ def test_final_evaluation_chooses_on_validation_and_scores_test_once(recipe):
   record = json.loads((workdir / 'final_eval.json').read_text())
   names = [v['candidate'] for v in record['validation']]
   assert names[0] == 'last' and names[1] == 'average of last 2'
-  best = ckpt.read_best(str(workdir))
+  best = wd.read_best(str(workdir))
   assert any(n.startswith('best') for n in names) == (best['step'] != 16)
   chosen = record['chosen']
   first_alpha = [v for v in record['validation'] if v['alpha'] == 0.6]
@@ -102,10 +101,7 @@ def test_final_eval_module_refuses_a_folder_without_config(tmp_path):
 
 def test_multi30k_recipes_are_mirror_images_and_take_the_data_folder_from_the_environment(monkeypatch):
   def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'configs', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_config_file(os.path.join(ROOT, 'configs', f'{name}.py'))
 
   monkeypatch.delenv('T2T_MULTI30K', raising=False)
   en_de, de_en = load('multi30k_en_de'), load('multi30k_de_en')

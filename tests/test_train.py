@@ -10,6 +10,7 @@ import pytest
 from flax import jax_utils
 
 from t2t import checkpoint as ckpt
+from t2t.devices import unreplicate
 from t2t import train_lib
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
@@ -60,7 +61,7 @@ def run_steps(num_devices, batches, state=None):
   for batch in batches:
     state, metrics = steps_on(num_devices)(state, shard_for_devices(batch, num_devices), rng)
     history.append(jax.tree_util.tree_map(lambda x: float(x[0]), metrics))
-  return train_lib.unreplicate(state), history
+  return unreplicate(state), history
 
 
 def test_smoothed_loss_matches_explicit_one_hot():

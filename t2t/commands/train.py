@@ -16,13 +16,12 @@ import os
 import sys
 
 from absl import flags
-from ml_collections import config_flags
 
 from t2t import cli, distributed, trainer
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-config_flags.DEFINE_config_file('config', os.path.join(_ROOT, 'configs', 'default.py'),
-                                'Training config file (configs/*.py).')
+cli.define_config_file('config', os.path.join(_ROOT, 'configs', 'default.py'),
+                       'Training config file (configs/*.py).')
 flags.DEFINE_string('workdir', None, 'Folder for checkpoints, tokenizer, configs and logs.', required=True)
 flags.DEFINE_string('coordinator_address', None, "Multi-process: process 0's host:port (all processes).")
 flags.DEFINE_integer('num_processes', None, 'Multi-process: how many processes form the job.')

@@ -14,9 +14,9 @@ from absl import flags
 from t2t import attention, cli, streaming
 from t2t.data import text
 from t2t.errors import UserError
-from t2t.evaluate_lib import load_model
 from t2t.inference import Translator
 from t2t.search_options import SearchOptions
+from t2t.workdir import load_model
 
 flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
 flags.DEFINE_string('input', None, 'Read sentences from this file instead of stdin.')

@@ -14,8 +14,8 @@ import jax
 from t2t.data import synthetic, text
 from t2t.data.tokenizer import Tokenizer, train_tokenizer
 from t2t.errors import UserError
-
-TOKENIZER_NAME = 'spm'  # the workdir holds spm.model / spm.vocab
+from t2t.files import write_atomic
+from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME  # noqa: F401  (TOKENIZER_NAME: export.py)
 
 
 def load_pairs(data_config, split: str, max_examples: int | None = None) -> list[tuple[str, str]]:
@@ -53,17 +53,15 @@ def get_tokenizer(config, workdir: str, train_pairs) -> Tokenizer:
 
   `config.tokenizer_path` names an existing SentencePiece model to copy in instead.
   """
-  path = os.path.join(workdir, TOKENIZER_NAME + '.model')
+  path = os.path.join(workdir, TOKENIZER_MODEL)
   if os.path.exists(path):
     return Tokenizer(path)
   if config.tokenizer_path:
     if not os.path.exists(config.tokenizer_path):
       raise UserError(f'config.tokenizer_path={config.tokenizer_path}: file not found')
     if jax.process_index() == 0:
-      os.makedirs(workdir, exist_ok=True)
-      with open(config.tokenizer_path, 'rb') as f_in, open(path + '.tmp', 'wb') as f_out:
-        f_out.write(f_in.read())
-      os.replace(path + '.tmp', path)
+      with open(config.tokenizer_path, 'rb') as f:
+        write_atomic(path, f.read())
     return Tokenizer(config.tokenizer_path)
   texts = [s for pair in train_pairs for s in pair]
   # Every process trains the same deterministic model; only process 0 writes it.

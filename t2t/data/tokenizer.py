@@ -8,13 +8,13 @@ import io
 import os
 import random
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 
 import sentencepiece as spm
 
 from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from t2t.errors import UserError
+from t2t.files import write_atomic
 
 # SentencePiece trains with this many threads whatever the machine; unigram EM sums
 # per-thread statistics, so a fixed count keeps a model identical across machines.
@@ -134,7 +134,7 @@ def train_tokenizer(texts: Iterable[str], model_prefix_path: str, vocab_size: in
   sentences = _reservoir_sample(texts, max_sentences, seed)
   spm.set_random_generator_seed(seed)  # any randomness left inside SentencePiece
   # Trained into memory rather than into files: the model then records no output path
-  # (same bytes wherever it is written), and `_write_atomically` can place it.
+  # (same bytes wherever it is written), and `write_atomic` can place it.
   model = io.BytesIO()
   try:
     spm.SentencePieceTrainer.train(
@@ -145,9 +145,9 @@ def train_tokenizer(texts: Iterable[str], model_prefix_path: str, vocab_size: in
         hard_vocab_limit=True, num_threads=_TRAIN_THREADS, minloglevel=1)
   except RuntimeError as e:
     raise _training_error(e, vocab_size, len(sentences)) from None
-  _write_atomically(prefix + '.vocab', _vocab_text(model.getvalue()).encode('utf-8'))
+  write_atomic(prefix + '.vocab', _vocab_text(model.getvalue()).encode('utf-8'))
   # The .model goes last: once it exists, training has finished.
-  _write_atomically(prefix + '.model', model.getvalue())
+  write_atomic(prefix + '.model', model.getvalue())
   return Tokenizer(prefix + '.model')
 
 
@@ -156,19 +156,6 @@ def _vocab_text(model_bytes):
   sp = spm.SentencePieceProcessor(model_proto=model_bytes)
   return ''.join(f'{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n'
                  for i in range(sp.get_piece_size()))
-
-
-def _write_atomically(path, data):
-  """Writes `data` to `path` so that a crash leaves either the old file or the new one."""
-  directory, name = os.path.split(os.path.abspath(path))
-  fd, tmp_path = tempfile.mkstemp(prefix=f'.{name}.', dir=directory)
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      f.write(data)
-    os.replace(tmp_path, path)  # atomic within one filesystem
-  except BaseException:
-    os.unlink(tmp_path)
-    raise
 
 
 def _reservoir_sample(texts, k, seed):
