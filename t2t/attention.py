@@ -136,8 +136,8 @@ def plot_translation(translator, params, sentence: str, path: str, options, laye
     (the translation, the first drawn matrix [T, S]; the mean over layers and heads by default).
   """
   config, tokenizer = translator.model.config, translator.tokenizer
-  src = tokenizer.encode(sentence)[:config.max_len - 1]
-  tgt = translator.translate_ids([src], options)[0][0].tokens[:config.max_len - 1]
+  src = tokenizer.encode(sentence)[:config.max_sentence_tokens]
+  tgt = translator.translate_ids([src], options)[0][0].tokens[:config.max_sentence_tokens]
   weights = cross_attention(config, params, src, tgt)  # [L, H, T, S]
   matrices = select(weights, layer, head)
   eos = tokenizer.piece(EOS_ID)

@@ -45,6 +45,11 @@ class ModelConfig:
   def head_dim(self) -> int:
     return self.d_model // self.num_heads
 
+  @property
+  def max_sentence_tokens(self) -> int:
+    """Most tokens of a source or output sentence: max_len - 1, one position is the EOS."""
+    return self.max_len - 1
+
   @classmethod
   def from_config(cls, model_group, vocab_size: int) -> 'ModelConfig':
     """Builds from the `config.model` group of an ml_collections config."""

@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from t2t import decode, devices
+from t2t.decode import NEG_INF
 from t2t.config import ModelConfig
 from t2t.data.batch import EOS_ID
 from t2t.data.batching import decode_batches
-from t2t.layers import NEG_INF
 from t2t.model import Transformer, init_cache
 from t2t.search_options import SearchOptions  # noqa: F401  (re-exported: the search settings' home)
 
@@ -99,7 +99,7 @@ class Translator:
                     nbest: int = 1) -> list[list[Hypothesis]]:
     """Translates id sequences (without EOS); returns the `nbest` best hypotheses of each."""
     limit = self.model.config.max_len
-    sources = [s[:limit - 1] for s in sources]  # callers warn about cut sentences
+    sources = [s[:self.model.config.max_sentence_tokens] for s in sources]  # callers warn about cut ones
     results: list[list[Hypothesis] | None] = [None] * len(sources)
     p = len(self.devices)
     rows = self.sentences_per_batch(options)
@@ -126,10 +126,10 @@ class Translator:
   def translate(self, sentences: list[str], options: SearchOptions, seed: int = 0) -> list[str]:
     """Detokenized best translation of each sentence."""
     sources = self.tokenizer.encode_batch(sentences)
-    too_long = sum(len(s) >= self.model.config.max_len for s in sources)
+    too_long = sum(len(s) > self.model.config.max_sentence_tokens for s in sources)
     if too_long:
       logging.warning('%d input sentences exceed the model maximum of %d tokens and were cut',
-                      too_long, self.model.config.max_len - 1)
+                      too_long, self.model.config.max_sentence_tokens)
     hypotheses = self.translate_ids(sources, options, seed)
     return self.tokenizer.decode_batch([h[0].tokens for h in hypotheses])
 

@@ -13,10 +13,9 @@ import numpy as np
 from flax import linen as nn
 
 from t2t.config import ModelConfig
-
-# Finite stand-in for -inf: fully masked rows (padding queries) then get a uniform softmax
-# instead of NaN, and nothing downstream reads them.
-NEG_INF = -1e9
+# NEG_INF, finite stand-in for -inf (one value for masks and search): fully masked rows (padding
+# queries) then get a uniform softmax instead of NaN, and nothing downstream reads them.
+from t2t.decode import NEG_INF
 
 dense_init = nn.initializers.xavier_uniform()
 

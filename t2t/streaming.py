@@ -45,7 +45,7 @@ class LineTranslator:
     self.nbest = nbest
     self.seed = seed
     self.warnings = warnings or sys.stderr
-    self.max_tokens = translator.model.config.max_len - 1  # one slot is the source EOS
+    self.max_tokens = translator.model.config.max_sentence_tokens
     self._batches = 0
 
   def hypotheses(self, sources: list[list[int]]) -> list[list[Hypothesis]]:
