@@ -11,7 +11,7 @@ import sys
 
 from absl import flags
 
-from t2t import attention, cli, streaming
+from t2t import attention_maps, cli, streaming
 from t2t.data import text
 from t2t.errors import UserError
 from t2t.inference import Translator
@@ -60,7 +60,7 @@ def plot(translator, params, sentences, options):
   if not sentence:
     raise UserError('--plot_attention needs a sentence: pass it as an argument, e.g. '
                     '--plot_attention a.png "A man rides a bike."')
-  translation, _ = attention.plot_translation(translator, params, sentence, FLAGS.plot_attention,
+  translation, _ = attention_maps.plot_translation(translator, params, sentence, FLAGS.plot_attention,
                                               options, FLAGS.attention_layer, FLAGS.attention_head)
   print(translation)
   print(f'wrote the attention map to {FLAGS.plot_attention}', file=sys.stderr)
