@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 from bench.train_speed import model_flops_per_step, time_t2t  # noqa: E402
-from t2t import train_lib  # noqa: E402
+from t2t import train_step  # noqa: E402
 from t2t.config import ModelConfig  # noqa: E402
 from t2t.model import Transformer, init_params  # noqa: E402
 
@@ -110,7 +110,7 @@ def main():
   device_batch = jax.tree_util.tree_map(jnp.asarray, batch)
   rng = jax.random.PRNGKey(1)
   model = Transformer(model_config)
-  state = train_lib.create_state(model, init_params(model_config, jax.random.PRNGKey(0)), config)
+  state = train_step.create_state(model, init_params(model_config, jax.random.PRNGKey(0)), config)
   rows_out = []
   full = statistics.median(time_t2t(config, model_config, batch, args.steps, 2)[1])
   rows_out.append(('full step', full))
@@ -121,15 +121,15 @@ def main():
   weights = (device_batch.tgt_seg > 0).astype(jnp.float32)
 
   def loss(params, deterministic, r):
-    logits = train_lib._logits(params, device_batch, model.apply, deterministic, {'dropout': r} if r is not None else None)  # pylint: disable=protected-access
-    return train_lib.cross_entropy_sums(logits, device_batch.tgt_out, weights, config.label_smoothing)['loss']
+    logits = train_step._logits(params, device_batch, model.apply, deterministic, {'dropout': r} if r is not None else None)  # pylint: disable=protected-access
+    return train_step.cross_entropy_sums(logits, device_batch.tgt_out, weights, config.label_smoothing)['loss']
 
   grad = jax.jit(lambda p, r: jax.grad(loss)(p, False, r))
   rows_out.append(('forward+backward', timed(grad, state.params, rng, steps=args.steps)))
   forward = jax.jit(lambda p: loss(p, True, None))
   rows_out.append(('forward', timed(forward, state.params, steps=args.steps)))
 
-  tx = train_lib.make_optimizer(config)
+  tx = train_step.make_optimizer(config)
   grads = jax.tree_util.tree_map(lambda x: jnp.full_like(x, 1e-3), state.params)
 
   @jax.jit

@@ -22,7 +22,7 @@ import jax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
-from t2t import train_lib  # noqa: E402
+from t2t import train_step  # noqa: E402
 from t2t.devices import replicate, shard  # noqa: E402
 from t2t.config import ModelConfig  # noqa: E402
 from t2t.data.batching import shard_for_devices  # noqa: E402
@@ -44,9 +44,9 @@ def model_flops_per_step(m: ModelConfig, rows: int, length: int) -> float:
 def time_t2t(config, model_config, batch, steps: int, warmup: int):
   """(compile seconds, step times) of the pmapped train step on the local devices."""
   model = Transformer(model_config)
-  state = train_lib.create_state(model, init_params(model_config, jax.random.PRNGKey(0)), config)
+  state = train_step.create_state(model, init_params(model_config, jax.random.PRNGKey(0)), config)
   devices = jax.local_devices()
-  p_train, _ = train_lib.pmapped_steps(model, config)
+  p_train, _ = train_step.pmapped_steps(model, config)
   state = replicate(state, devices)
   sharded = shard(shard_for_devices(batch, len(devices)), devices)
   rng = replicate(jax.random.PRNGKey(1), devices)

@@ -35,7 +35,7 @@ from t2t import checkpoint as ckpt
 from t2t import devices as devices_lib
 from t2t import workdir as wd
 from t2t import metrics as metrics_lib
-from t2t import train_lib
+from t2t import train_step
 from t2t.config import ModelConfig
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
@@ -147,7 +147,7 @@ def save(checkpointer: ckpt.Checkpointer, state, data_state: dict) -> None:
 def restore_or_init(config, model_config, checkpointer, data: Data):
   """A fresh TrainState, or the latest checkpoint's (and the data position with it)."""
   params = init_params(model_config, jax.random.PRNGKey(config.seed))
-  state = train_lib.create_state(Transformer(model_config), params, config)
+  state = train_step.create_state(Transformer(model_config), params, config)
   if checkpointer.latest_step() is not None:
     target = {'step': np.asarray(state.step, np.int32), 'params': state.params, 'opt_state': state.opt_state}
     _, restored, data_state = checkpointer.restore_latest_good(target)
@@ -292,7 +292,7 @@ def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests
   state = restore_or_init(config, model_config, checkpointer, data)
   start = int(state.step)
   state = devices_lib.replicate(state)
-  p_train, p_eval = train_lib.pmapped_steps(Transformer(model_config), config)
+  p_train, p_eval = train_step.pmapped_steps(Transformer(model_config), config)
   translator = Translator(model_config, devices_lib.unreplicate(state.params),
                           data.tokenizer, config.decode_batch_size)
   dropout_rng = devices_lib.replicate(jax.random.PRNGKey(config.seed + 1))
@@ -348,7 +348,7 @@ def log_train(config, monitor: Monitor, pending, step: int, last_log):
   last_step, last_time = last_log
   now = time.time()
   summary['tokens_per_sec'] = (totals['tokens'] if totals else 0.0) / max(now - last_time, 1e-9)
-  summary['learning_rate'] = float(train_lib.learning_rate_schedule(config)(step - 1))
+  summary['learning_rate'] = float(train_step.learning_rate_schedule(config)(step - 1))
   summary['grad_norm'] = float(pending[-1][0]['grad_norm'][0])
   summary['fill'] = float(np.mean([f for _, f in pending]))
   summary['skipped'] = skipped

@@ -13,7 +13,7 @@ from flax import jax_utils
 
 from t2t import checkpoint as ckpt
 from t2t.devices import unreplicate
-from t2t import train_lib
+from t2t import train_step
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
 from t2t.errors import UserError
@@ -26,14 +26,14 @@ MODEL = ModelConfig(vocab_size=V, d_model=16, num_heads=2, num_encoder_layers=1,
 
 @functools.lru_cache(maxsize=None)
 def p_train():
-  return jax.pmap(functools.partial(train_lib.train_step, label_smoothing=0.1),
-                  axis_name=train_lib.AXIS, devices=jax.devices()[:1])
+  return jax.pmap(functools.partial(train_step.train_step, label_smoothing=0.1),
+                  axis_name=train_step.AXIS, devices=jax.devices()[:1])
 
 
 def fresh_state():
   config = base_config()
   config.warmup_steps = 1
-  return train_lib.create_state(Transformer(MODEL), init_params(MODEL, jax.random.PRNGKey(0)), config)
+  return train_step.create_state(Transformer(MODEL), init_params(MODEL, jax.random.PRNGKey(0)), config)
 
 
 def batch(seed):

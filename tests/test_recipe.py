@@ -9,7 +9,7 @@ import pytest
 
 from helpers import builtin_corpus, run
 from t2t import workdir as wd
-from t2t import train_lib
+from t2t import train_step
 from t2t.config import base_config, load_config_file
 from t2t.errors import UserError
 
@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def schedule_values(**fields):
   config = base_config()
   config.update(fields)
-  schedule = train_lib.learning_rate_schedule(config)
+  schedule = train_step.learning_rate_schedule(config)
   return np.array([float(schedule(step)) for step in range(config.num_train_steps)])
 
 

@@ -11,7 +11,7 @@ from flax import jax_utils
 
 from t2t import checkpoint as ckpt
 from t2t.devices import unreplicate
-from t2t import train_lib
+from t2t import train_step
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
 from t2t.model import Transformer, init_params
@@ -43,14 +43,14 @@ def make_batch(seed, rows=4, row_len=16):
 def steps_on(num_devices):
   """Compiled pmapped train step on the first `num_devices` devices (cached across tests)."""
   config = make_config()
-  step = functools.partial(train_lib.train_step, label_smoothing=config.label_smoothing)
-  return jax.pmap(step, axis_name=train_lib.AXIS, devices=jax.devices()[:num_devices])
+  step = functools.partial(train_step.train_step, label_smoothing=config.label_smoothing)
+  return jax.pmap(step, axis_name=train_step.AXIS, devices=jax.devices()[:num_devices])
 
 
 def fresh_state(config=None):
   config = config or make_config()
   params = init_params(MODEL, jax.random.PRNGKey(0))
-  return train_lib.create_state(Transformer(MODEL), params, config)
+  return train_step.create_state(Transformer(MODEL), params, config)
 
 
 def run_steps(num_devices, batches, state=None):
@@ -72,13 +72,13 @@ def test_smoothed_loss_matches_explicit_one_hot():
   eps = 0.1
   target = (1 - eps) * jax.nn.one_hot(labels, 11) + eps / 11
   expected = -jnp.sum(jnp.sum(target * jax.nn.log_softmax(logits), -1) * weights)
-  sums = train_lib.cross_entropy_sums(logits, labels, weights, eps)
+  sums = train_step.cross_entropy_sums(logits, labels, weights, eps)
   np.testing.assert_allclose(sums['loss'], expected, rtol=1e-5)
   np.testing.assert_allclose(sums['tokens'], weights.sum())
 
 
 def test_schedule_warms_up_then_decays():
-  schedule = train_lib.learning_rate_schedule(make_config(learning_rate=1.0, warmup_steps=100))
+  schedule = train_step.learning_rate_schedule(make_config(learning_rate=1.0, warmup_steps=100))
   values = [float(schedule(s)) for s in (0, 49, 99, 399, 9999)]
   np.testing.assert_allclose(values, [0.01, 0.5, 1.0, 0.5, 0.1], rtol=1e-5)
 
@@ -99,7 +99,7 @@ def test_two_devices_equal_one_device():
   batches = [make_batch(s) for s in range(3)]
   # Plain SGD: Adam divides by sqrt(v), which turns float noise in gradients that are zero in
   # exact arithmetic (e.g. key biases, to which softmax is invariant) into lr-sized steps.
-  sgd = train_lib.TrainState.create(apply_fn=Transformer(MODEL).apply, tx=optax.sgd(0.5),
+  sgd = train_step.TrainState.create(apply_fn=Transformer(MODEL).apply, tx=optax.sgd(0.5),
                                     params=init_params(MODEL, jax.random.PRNGKey(0)))
   state_1, history_1 = run_steps(1, batches, sgd)
   state_2, history_2 = run_steps(2, batches, sgd)
