@@ -20,7 +20,7 @@ import jax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
-from t2t import evaluate_lib, metrics  # noqa: E402
+from t2t import evaluation, metrics  # noqa: E402
 from t2t import workdir as wd  # noqa: E402
 from t2t.inference import SearchOptions, Translator  # noqa: E402
 
@@ -63,7 +63,7 @@ def main():
   args = parser.parse_args()
 
   model_config, params, tokenizer = wd.load_model(args.workdir)
-  sentences, references, name = evaluate_lib.load_sources(args.workdir, args.split, None, None)
+  sentences, references, name = evaluation.load_sources(args.workdir, args.split, None, None)
   sources = tokenizer.encode_batch(sentences)
   translator = Translator(model_config, params, tokenizer, args.batch_size)
   print(f'machine: {common.machine()}; jax {jax.__version__} on {jax.local_device_count()} '

@@ -37,7 +37,7 @@ from t2t.config import ModelConfig
 from t2t.data import pipeline
 from t2t.data.batch import BOS_ID, EOS_ID
 from t2t.errors import UserError
-from t2t.evaluate_lib import load_model
+from t2t.evaluation import load_model
 from t2t.layers import sinusoidal_encoding
 
 LAYER_NORM_EPSILON = 1e-6  # flax.linen.LayerNorm's default, used by every t2t norm

@@ -9,7 +9,7 @@ import pytest
 from t2t import streaming
 from t2t.data import synthetic
 from t2t.errors import UserError
-from t2t.evaluate_lib import load_model
+from t2t.evaluation import load_model
 from t2t.inference import SearchOptions, Translator
 from helpers import builtin_corpus, run
 

@@ -9,7 +9,7 @@
 
 from absl import flags
 
-from t2t import cli, evaluate_lib
+from t2t import cli, evaluation
 from t2t.search_options import SearchOptions
 
 flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
@@ -30,7 +30,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   options = SearchOptions.from_flags(FLAGS)
-  evaluate_lib.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
+  evaluation.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
                         FLAGS.average_last, FLAGS.batch_size, FLAGS.best)
 
 
