@@ -40,7 +40,7 @@ def sinusoidal_encoding(positions: jax.Array, d_model: int) -> jax.Array:
   return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)  # [..., D]
 
 
-def padding_mask(q_seg: jax.Array, k_seg: jax.Array) -> jax.Array:
+def segment_mask(q_seg: jax.Array, k_seg: jax.Array) -> jax.Array:
   """Segment mask: queries attend to keys of their own segment, never to padding.
 
   Args:
@@ -57,7 +57,7 @@ def causal_mask(seg: jax.Array) -> jax.Array:
   """Segment mask plus "no peeking ahead": [B, T] -> bool [B, 1, T, T]."""
   t = seg.shape[-1]
   lower = jnp.tril(jnp.ones((t, t), bool))
-  return padding_mask(seg, seg) & lower[None, None]
+  return segment_mask(seg, seg) & lower[None, None]
 
 
 def attend(q, k, v, mask, dropout: nn.Module, deterministic: bool):

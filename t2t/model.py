@@ -16,7 +16,7 @@ from flax import linen as nn
 
 from t2t.config import ModelConfig
 from t2t.layers import (CrossAttention, Embedding, FeedForward, Residual, SelfAttention,
-                        causal_mask, compute_dtype, padding_mask)
+                        causal_mask, compute_dtype, segment_mask)
 
 
 class DecoderConstants(NamedTuple):
@@ -105,7 +105,7 @@ class Transformer(nn.Module):
   def encode(self, src, src_pos, src_seg, deterministic: bool = True):
     """[B, S] ints -> encoder output [B, S, D]."""
     x = self.embedding(src, src_pos, deterministic)  # [B, S, D]
-    mask = padding_mask(src_seg, src_seg)  # [B, 1, S, S]
+    mask = segment_mask(src_seg, src_seg)  # [B, 1, S, S]
     for layer in self.encoder_layers:
       x = layer(x, mask, deterministic)
     return self.encoder_norm(x) if self.config.pre_norm else x
@@ -114,7 +114,7 @@ class Transformer(nn.Module):
     """Teacher-forced decoder: encoded [B, S, D], tgt_* [B, T] -> logits [B, T, V]."""
     y = self.embedding(tgt_in, tgt_pos, deterministic)  # [B, T, D]
     self_mask = causal_mask(tgt_seg)  # [B, 1, T, T]
-    cross_mask = padding_mask(tgt_seg, src_seg)  # [B, 1, T, S]
+    cross_mask = segment_mask(tgt_seg, src_seg)  # [B, 1, T, S]
     for layer in self.decoder_layers:
       y = layer(y, encoded, self_mask, cross_mask, deterministic)
     return self.logits(y)
