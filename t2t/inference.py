@@ -1,7 +1,7 @@
 """Translating sentences with a trained model: batching, search, detokenization.
 
 `Translator` glues the model's encode()/decode_step() to the search functions of
-t2t/decode.py, spreads each batch over the local devices with pmap, and keeps one compiled
+t2t/search.py, spreads each batch over the local devices with pmap, and keeps one compiled
 function per (source bucket, output length, search options), so a test set compiles a
 handful of shapes once.
 
@@ -18,12 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from t2t import decode, devices
-from t2t.decode import NEG_INF
+from t2t import devices, search
 from t2t.config import ModelConfig
 from t2t.data.batch import EOS_ID
 from t2t.data.batching import decode_batches
 from t2t.model import Transformer, init_cache
+from t2t.search import NEG_INF
 from t2t.search_options import SearchOptions  # noqa: F401  (re-exported: the search settings' home)
 
 
@@ -47,7 +47,7 @@ def _search_fn(params, src, src_pos, src_seg, limits, rng, *, model: Transformer
   beams = options.beams
   encoded = model.apply(variables, src, src_pos, src_seg, method=Transformer.encode)  # [R, S, D]
   if beams > 1:
-    encoded, src_seg, limits = decode.expand_to_beams((encoded, src_seg, limits), beams)  # [N, ...]
+    encoded, src_seg, limits = search.expand_to_beams((encoded, src_seg, limits), beams)  # [N, ...]
   constants = model.apply(variables, encoded, src_seg, method=Transformer.decoder_constants)
   cache = init_cache(model.config, rows * beams, max_len)
 
@@ -57,11 +57,11 @@ def _search_fn(params, src, src_pos, src_seg, limits, rng, *, model: Transformer
     return _limit_lengths(logits, index, limits), cache
 
   if options.method == 'beam':
-    return decode.beam_search(step_fn, cache, rows, beams, max_len, options.alpha)
+    return search.beam_search(step_fn, cache, rows, beams, max_len, options.alpha)
   if options.method == 'greedy':
-    tokens, scores = decode.greedy_search(step_fn, cache, rows, max_len, return_scores=True)
+    tokens, scores = search.greedy_search(step_fn, cache, rows, max_len, return_scores=True)
   elif options.method == 'sample':
-    tokens, scores = decode.sample(step_fn, cache, rows, max_len, rng=rng, temperature=options.temperature,
+    tokens, scores = search.sample(step_fn, cache, rows, max_len, rng=rng, temperature=options.temperature,
                                    top_k=options.top_k, top_p=options.top_p, return_scores=True)
   else:
     raise ValueError(f'unknown search method {options.method!r}')

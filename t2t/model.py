@@ -5,7 +5,7 @@ E head width, L decoder layers, V vocabulary, N decoding rows (batch x beams).
 
 Training calls the model on a packed `Batch` (segment ids and per-segment positions).
 Decoding uses `encode()` once, `decoder_constants()` once, then `decode_step()` per token
-with a key/value cache; the search algorithms live in t2t/decode.py, not here.
+with a key/value cache; the search algorithms live in t2t/search.py, not here.
 """
 
 from typing import NamedTuple

@@ -1,4 +1,4 @@
-"""Tests for t2t/decode.py on toy Markov-chain "models" whose answers can be computed by hand or by brute force."""
+"""Tests for t2t/search.py on toy Markov-chain "models" whose answers can be computed by hand or by brute force."""
 
 import functools
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from t2t import decode
+from t2t import search as search_lib
 from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID
 
 V = 6  # PAD, EOS, BOS and three word tokens
@@ -81,18 +81,18 @@ def count_calls(fn, *args, **kwargs):
 
 
 def greedy(step_fn, state, batch_size, max_len):
-  return np.asarray(jitted(decode.greedy_search, step_fn, batch_size=batch_size, max_len=max_len)(state))
+  return np.asarray(jitted(search_lib.greedy_search, step_fn, batch_size=batch_size, max_len=max_len)(state))
 
 
 def beam(step_fn, state, batch_size, beam_size, max_len, alpha):
-  search = jitted(decode.beam_search, step_fn, batch_size=batch_size, beam_size=beam_size,
+  search = jitted(search_lib.beam_search, step_fn, batch_size=batch_size, beam_size=beam_size,
                   max_len=max_len, alpha=alpha)
-  tokens, scores = search(decode.expand_to_beams(state, beam_size))
+  tokens, scores = search(search_lib.expand_to_beams(state, beam_size))
   return np.asarray(tokens), np.asarray(scores)
 
 
 def sample(step_fn, state, batch_size, max_len, seed, **settings):
-  search = jitted(decode.sample, step_fn, batch_size=batch_size, max_len=max_len, **settings)
+  search = jitted(search_lib.sample, step_fn, batch_size=batch_size, max_len=max_len, **settings)
   return np.asarray(search(state, rng=jax.random.key(seed)))
 
 
@@ -147,9 +147,9 @@ def enumerate_hypotheses(next_log_probs, vocab, max_len, alpha):
       seq, total = prefix + (token,), log_prob + log_probs[token]
       if token == EOS_ID:
         padded = seq + (PAD_ID,) * (max_len - len(seq))
-        finished.append((padded, total / decode.length_penalty(len(seq), alpha)))
+        finished.append((padded, total / search_lib.length_penalty(len(seq), alpha)))
       elif len(seq) == max_len:
-        unfinished.append((seq, total / decode.length_penalty(max_len, alpha)))
+        unfinished.append((seq, total / search_lib.length_penalty(max_len, alpha)))
       else:
         grow(seq, total)
 
@@ -216,7 +216,7 @@ def test_greedy_on_hand_made_model():
 @pytest.mark.parametrize('alpha', [0.0, 0.6])
 def test_beam_search_on_hand_made_model(alpha):
   state = markov_state([HAND_TABLE])
-  lp = lambda length: decode.length_penalty(length, alpha)
+  lp = lambda length: search_lib.length_penalty(length, alpha)
   # K = 2. Step 0: alive a .5, b .4 (EOS cannot follow BOS).
   # Step 1: candidates b EOS .36, a c .2, a EOS .15, a a .1, a b .05, b a .02, b c .02; the top 2K = 4
   #   put b EOS and a EOS into the finished set, a c and a a into the alive set.
@@ -312,7 +312,7 @@ def test_searches_stop_early():
   (tokens, scores), calls = count_calls(beam, counted_markov_step, state, 3, 2, 20, 0.6)
   np.testing.assert_array_equal(tokens[:, 0], expected)
   np.testing.assert_allclose(scores[:, 0], 0.0, atol=1e-6)
-  np.testing.assert_array_equal(scores[:, 1], decode.NEG_INF)
+  np.testing.assert_array_equal(scores[:, 1], search_lib.NEG_INF)
   assert calls == 2
 
 
@@ -324,7 +324,7 @@ def test_beam_search_waits_for_longer_hypotheses_that_can_still_win():
                      TOK_C: {EOS_ID: 1.0}})
   tokens, scores = beam(markov_step, markov_state([table]), 1, 1, 6, 1.0)
   np.testing.assert_array_equal(tokens, [[[TOK_A, TOK_B, TOK_C, EOS_ID, 0, 0]]])
-  np.testing.assert_allclose(scores, [[np.log(.45) / decode.length_penalty(4, 1.0)]], rtol=1e-5)
+  np.testing.assert_allclose(scores, [[np.log(.45) / search_lib.length_penalty(4, 1.0)]], rtol=1e-5)
 
 
 def test_beam_search_returns_alive_beams_when_none_finished():
@@ -335,7 +335,7 @@ def test_beam_search_returns_alive_beams_when_none_finished():
   # Step 0: a .7, b .3. Step 1: a a .42, b b .3 stay; a c .28 is pruned although a c c (.28) would
   # end best. Step 2: b b b .3, a a a .252 (a a c .168 third).
   np.testing.assert_array_equal(tokens, [[[TOK_B, TOK_B, TOK_B], [TOK_A, TOK_A, TOK_A]]])
-  np.testing.assert_allclose(scores, [np.log([.3, .252]) / decode.length_penalty(3, 0.6)], rtol=1e-5)
+  np.testing.assert_allclose(scores, [np.log([.3, .252]) / search_lib.length_penalty(3, 0.6)], rtol=1e-5)
 
 
 def test_tokens_after_eos_are_pad():
@@ -404,11 +404,11 @@ def test_sample_distribution(temperature, top_k, top_p):
 
 def test_beam_search_rejects_unexpanded_state():
   with pytest.raises(ValueError, match='expand_to_beams'):
-    decode.beam_search(markov_step, markov_state([HAND_TABLE]), batch_size=1, beam_size=2, max_len=4)
+    search_lib.beam_search(markov_step, markov_state([HAND_TABLE]), batch_size=1, beam_size=2, max_len=4)
 
 
 def test_expand_to_beams_repeats_rows_in_place():
   tree = {'x': jnp.array([[1, 2], [3, 4]]), 'y': jnp.array([5, 6])}
-  out = decode.expand_to_beams(tree, 3)
+  out = search_lib.expand_to_beams(tree, 3)
   np.testing.assert_array_equal(out['x'], [[1, 2]] * 3 + [[3, 4]] * 3)
   np.testing.assert_array_equal(out['y'], [5, 5, 5, 6, 6, 6])
