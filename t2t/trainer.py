@@ -12,9 +12,9 @@ Faults:
                    stops with a UserError, without saving (the last checkpoint stays the newest).
   damaged latest   restore falls back to the newest checkpoint that restores (see checkpoint.py).
 
-T2T_PAUSE_AFTER_STEP=k (tests only): after step k has run (before its logging and checkpoint),
-wait for earlier checkpoint writes, print "paused after step k" and wait for a signal, so a
-test can kill the run at a known point.
+`after_step` (optional, for tests): called after each step has run, before its logging and
+checkpoint, with (step, checkpointer, stop requests); tests/paused_train.py uses it to stop a
+run at a known point.
 """
 
 import dataclasses
@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -224,17 +225,14 @@ def check_tokenizer(workdir: str, tokenizer_path: str) -> None:
                     f'tokenizer back or use a new --workdir')
 
 
-def _pause_for_tests(done: int, checkpointer: ckpt.Checkpointer, stop: StopRequests) -> None:
-  if os.environ.get('T2T_PAUSE_AFTER_STEP') != str(done):
-    return
-  checkpointer.wait()
-  print(f'paused after step {done}', file=sys.stderr, flush=True)
-  while not stop.requested(done):
-    time.sleep(0.05)
+AfterStep = Callable[[int, ckpt.Checkpointer, StopRequests], None]
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains `config` in `workdir` (resuming if it holds checkpoints). Returns the last eval."""
+def train_and_evaluate(config, workdir: str, after_step: AfterStep | None = None) -> dict:
+  """Trains `config` in `workdir` (resuming if it holds checkpoints). Returns the last eval.
+
+  after_step: called after every step (see the module docstring); None in production.
+  """
   started = time.time()
   os.makedirs(workdir, exist_ok=True)
   check_workdir(config, workdir)
@@ -254,7 +252,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   best = Best(workdir) if config.keep_best else None
   try:
     with StopRequests() as stop:
-      last_eval = _train(config, model_config, workdir, data, checkpointer, stop, best)
+      last_eval = _train(config, model_config, workdir, data, checkpointer, stop, best, after_step)
   finally:
     for saver in (checkpointer, best and best.checkpointer):
       if saver is not None:
@@ -288,7 +286,8 @@ class Best:
                     f'{self.checkpointer.step_path(step)}')
 
 
-def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests, best) -> dict:
+def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests, best,
+           after_step: AfterStep | None = None) -> dict:
   state = restore_or_init(config, model_config, checkpointer, data)
   start = int(state.step)
   state = devices_lib.replicate(state)
@@ -308,7 +307,8 @@ def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests
       state, step_metrics = p_train(state, batch, dropout_rng)
       pending.append((step_metrics, fill))
       done = step + 1
-      _pause_for_tests(done, checkpointer, stop)
+      if after_step is not None:
+        after_step(done, checkpointer, stop)
       interrupted = stop.requested(done)
       last = done == config.num_train_steps
       if done % config.log_every_steps == 0 or last or interrupted:

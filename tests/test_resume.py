@@ -53,10 +53,9 @@ def train(workdir, corpus, *extra, environment=None, check=True):
 
 def start_paused(workdir, corpus, step):
   """Starts train.py that stops after `step` and waits; returns once it says so."""
-  process = subprocess.Popen([sys.executable, 'train.py', '--workdir', str(workdir),
+  process = subprocess.Popen([sys.executable, 'tests/paused_train.py', str(step), '--workdir', str(workdir),
                               *COMMON, f'--config.data.path={corpus}'], cwd=ROOT, text=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env=env(T2T_PAUSE_AFTER_STEP=str(step)))
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
   lines = []
   for line in process.stderr:  # tqdm redraws with \r, so test for containment
     lines.append(line)
