@@ -11,17 +11,17 @@ aside to `<step>.damaged` with a warning, and the previous checkpoint is used.
   python -m t2t.checkpoint --workdir DIR --fingerprint   # "step N sha256 HEX" of the parameters
 """
 
-import argparse
 import hashlib
 import logging
 import os
 import sys
 
-from absl import logging as absl_logging
+from absl import flags
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from t2t import cli
 from t2t import workdir as wd
 from t2t.errors import UserError
 
@@ -155,33 +155,34 @@ def _first_line(error: Exception) -> str:
   return (str(error).strip().splitlines() or [''])[0][:300]
 
 
-def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(prog='python -m t2t.checkpoint', description=__doc__.splitlines()[0])
-  parser.add_argument('--workdir', required=True, help='a folder written by train.py')
-  parser.add_argument('--fingerprint', action='store_true',
-                      help='print "step N sha256 HEX" of the latest checkpoint\'s parameters')
-  parser.add_argument('--step', type=int, default=None, help='a checkpoint other than the latest')
-  args = parser.parse_args(argv)
-  if not args.fingerprint:
-    parser.error('nothing to do: pass --fingerprint')
-  absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
+def _define_flags(values) -> None:
+  flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True, flag_values=values)
+  flags.DEFINE_bool('fingerprint', False, 'Print "step N sha256 HEX" of the latest checkpoint\'s parameters.',
+                    flag_values=values)
+  flags.DEFINE_integer('step', None, 'A checkpoint other than the latest.', flag_values=values)
+
+
+def _main(values, rest) -> None:
+  if rest or not values.fingerprint:
+    raise UserError('nothing to do: pass --fingerprint')
+  if not os.path.isdir(wd.path(values.workdir, wd.CHECKPOINTS)):
+    raise UserError(f'{values.workdir}: no checkpoints folder; '
+                    '--workdir must be a folder written by train.py')
+  checkpointer = Checkpointer(values.workdir, read_only=True)
   try:
-    if not os.path.isdir(wd.path(args.workdir, wd.CHECKPOINTS)):
-      raise UserError(f'{args.workdir}: no checkpoints folder; '
-                      '--workdir must be a folder written by train.py')
-    checkpointer = Checkpointer(args.workdir, read_only=True)
-    try:
-      step = checkpointer.latest_step() if args.step is None else args.step
-      if step not in checkpointer.all_steps():
-        which = 'found' if step is None else f'at step {step}'
-        raise UserError(f'{checkpointer.directory}: no checkpoint {which}; '
-                        f'steps present: {checkpointer.all_steps() or "none"}')
-      print(f'step {step} sha256 {fingerprint(checkpointer.restore_params(step))}')
-    finally:
-      checkpointer.close()
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    step = checkpointer.latest_step() if values.step is None else values.step
+    if step not in checkpointer.all_steps():
+      which = 'found' if step is None else f'at step {step}'
+      raise UserError(f'{checkpointer.directory}: no checkpoint {which}; '
+                      f'steps present: {checkpointer.all_steps() or "none"}')
+    print(f'step {step} sha256 {fingerprint(checkpointer.restore_params(step))}')
+  finally:
+    checkpointer.close()
+
+
+def main(argv=None) -> None:
+  """`python -m t2t.checkpoint --workdir W --fingerprint [--step N]`; argv default sys.argv[1:]."""
+  cli.run_tool('python -m t2t.checkpoint', __doc__.splitlines()[0], _define_flags, _main, argv)
 
 
 if __name__ == '__main__':

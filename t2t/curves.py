@@ -6,11 +6,12 @@ One line per workdir in each panel (labelled by the folder name); matplotlib wit
 backend, so no display is needed.
 """
 
-import argparse
 import json
 import os
-import sys
 
+from absl import flags
+
+from t2t import cli
 from t2t import workdir as wd
 from t2t.errors import UserError
 
@@ -62,17 +63,21 @@ def plot(workdirs: list[str], path: str) -> None:
   plt.close(figure)
 
 
+def _define_flags(values) -> None:
+  flags.DEFINE_multi_string('workdir', None, 'Folders written by train.py (several: --workdir A B, '
+                            'or --workdir A --workdir B).', required=True, flag_values=values)
+  flags.DEFINE_string('out', None, 'The .png to write.', required=True, flag_values=values)
+
+
+def _main(values, rest) -> None:
+  workdirs = values.workdir + rest  # `--workdir A B`: B arrives as a positional argument
+  plot(workdirs, values.out)
+  print(f'wrote {values.out}')
+
+
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(prog='python -m t2t.curves', description=__doc__.splitlines()[0])
-  parser.add_argument('--workdir', nargs='+', required=True, help='folders written by train.py')
-  parser.add_argument('--out', required=True, help='the .png to write')
-  args = parser.parse_args(argv)
-  try:
-    plot(args.workdir, args.out)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-  print(f'wrote {args.out}')
+  """`python -m t2t.curves --workdir A [B ...] --out curves.png`; argv default sys.argv[1:]."""
+  cli.run_tool('python -m t2t.curves', __doc__.splitlines()[0], _define_flags, _main, argv)
 
 
 if __name__ == '__main__':

@@ -12,15 +12,16 @@ written to <workdir>/final_eval.json and the test translations to <workdir>/<tes
   python -m t2t.final_eval --workdir runs/m30k_en_de     # again, on a finished workdir
 """
 
-import argparse
 import json
 import sys
 import time
 
+from absl import flags
 from absl import logging as absl_logging
 import ml_collections
 
 from t2t import checkpoint as ckpt
+from t2t import cli
 from t2t import devices
 from t2t import metrics
 from t2t import workdir as wd
@@ -112,17 +113,19 @@ def run(config, workdir: str) -> dict:
   return record
 
 
+def _define_flags(values) -> None:
+  flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True, flag_values=values)
+
+
+def _main(values, rest) -> None:
+  if rest:
+    raise UserError(f'unexpected argument {rest[0]!r}: pass only --workdir')
+  run(ml_collections.ConfigDict(wd.require_train_config(values.workdir)), values.workdir)
+
+
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(prog='python -m t2t.final_eval', description=__doc__.splitlines()[0])
-  parser.add_argument('--workdir', required=True, help='a folder written by train.py')
-  args = parser.parse_args(argv)
-  absl_logging.set_verbosity(absl_logging.ERROR)
-  try:
-    saved = wd.require_train_config(args.workdir)
-    run(ml_collections.ConfigDict(saved), args.workdir)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  """`python -m t2t.final_eval --workdir W`; argv: the arguments (default sys.argv[1:])."""
+  cli.run_tool('python -m t2t.final_eval', __doc__.splitlines()[0], _define_flags, _main, argv)
 
 
 if __name__ == '__main__':
