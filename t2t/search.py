@@ -1,5 +1,11 @@
 """Greedy, beam and sampling search: pure JAX functions over a tokens -> logits callable.
 
+Names, so each word means one thing: *search* is choosing output tokens (this module; its
+settings are t2t.search_options.SearchOptions); *decode* is the model's decoder
+(`Transformer.decode_step`, one position with a KV cache), and, in the public config fields
+`decode_*` and `data.batching.decode_batches`, inference-time generation as a whole; turning
+ids back into text is *detokenizing* (`Tokenizer.decode`, SentencePiece's name).
+
 Nothing here knows about Transformers. A model plugs in through a step function:
 
   step_fn(tokens, state, index) -> (logits, new_state)
