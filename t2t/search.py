@@ -2,7 +2,7 @@
 
 Names, so each word means one thing: *search* is choosing output tokens (this module; its
 settings are t2t.search_options.SearchOptions); *decode* is the model's decoder
-(`Transformer.decode_step`, one position with a KV cache), and, in the public config fields
+(`Transformer.decode`, teacher-forced, and `decode_step`, one position with a KV cache), and in the config fields
 `decode_*` and `data.batching.decode_batches`, inference-time generation as a whole; turning
 ids back into text is *detokenizing* (`Tokenizer.decode`, SentencePiece's name).
 
