@@ -22,7 +22,6 @@ import ml_collections
 
 from t2t import checkpoint as ckpt
 from t2t import cli
-from t2t import devices
 from t2t import metrics
 from t2t import workdir as wd
 from t2t.data import pipeline
@@ -30,6 +29,7 @@ from t2t.errors import UserError
 from t2t.files import write_atomic, write_lines_atomic
 from t2t.inference import Translator
 from t2t.search_options import SearchOptions
+
 
 def candidates(workdir: str, average: int):
   """Yields (name, steps, params) for last, average-of-last-K and best."""
@@ -67,11 +67,10 @@ def run(config, workdir: str) -> dict:
   translator = None
   record = {'validation': [], 'beam_size': config.final_beam_size}
 
-  by_alpha = dict(zip(alphas, search_options(config)))
-  options = by_alpha.__getitem__
+  options = dict(zip(alphas, search_options(config)))
 
   def val_bleu(name, steps, alpha):
-    hypotheses = translator.translate([s for s, _ in val], options(alpha))
+    hypotheses = translator.translate([s for s, _ in val], options[alpha])
     bleu = metrics.corpus_scores(hypotheses, [t for _, t in val]).bleu
     record['validation'].append({'candidate': name, 'steps': steps, 'alpha': alpha, 'bleu': bleu})
     print(f'{config.data.eval_split} BLEU {bleu:6.2f}  alpha {alpha:<4}  {name}  steps {steps}',
@@ -83,19 +82,19 @@ def run(config, workdir: str) -> dict:
     if translator is None:
       translator = Translator(model_config, params, tokenizer, config.decode_batch_size)
     else:
-      translator.params = devices.replicate(params, translator.devices)
+      translator.set_params(params)
     bleu = val_bleu(name, steps, alphas[0])
     if chosen is None or bleu > chosen[0]:
       chosen = (bleu, name, steps, params)
   best_bleu, name, steps, params = chosen
-  translator.params = devices.replicate(params, translator.devices)
+  translator.set_params(params)
   alpha = alphas[0]
   for other in alphas[1:]:
     bleu = val_bleu(name, steps, other)
     if bleu > best_bleu:
       best_bleu, alpha = bleu, other
 
-  hypotheses = translator.translate([s for s, _ in test], options(alpha))
+  hypotheses = translator.translate([s for s, _ in test], options[alpha])
   scores = metrics.corpus_scores(hypotheses, [t for _, t in test])
   output = wd.final_hypothesis_path(workdir, config.data.test_split)
   write_lines_atomic(output, hypotheses)

@@ -81,8 +81,13 @@ class Translator:
     self.tokenizer = tokenizer
     self.devices = jax.local_devices()
     self.rows_per_device = max(1, math.ceil(batch_size / len(self.devices)))
-    self.params = devices.replicate(params, self.devices)
+    self.set_params(params)
     self._compiled = {}
+
+  def set_params(self, params, replicated: bool = False) -> None:
+    """Translate with `params` from now on: host parameters (copied to every local device), or
+    with `replicated` a tree already replicated over them (the trainer's state.params)."""
+    self.params = params if replicated else devices.replicate(params, self.devices)
 
   def sentences_per_batch(self, options: SearchOptions) -> int:
     """Sentences decoded together: the row budget over the beam size, a multiple of the devices."""

@@ -128,7 +128,7 @@ def evaluate(config, p_eval, translator: Translator, state, data: Data) -> dict:
     totals = metrics_lib.add_sums(totals, jax.tree_util.tree_map(lambda x: float(x[0]), sums))
   results = metrics_lib.summarize(totals)
   pairs = data.eval_pairs[:config.eval_bleu_sentences or None]
-  translator.params = state.params
+  translator.set_params(state.params, replicated=True)
   hypotheses = translator.translate([s for s, _ in pairs], search_options(config))
   results['bleu'] = metrics_lib.corpus_scores(hypotheses, [t for _, t in pairs]).bleu
   return results
