@@ -34,17 +34,17 @@ from jax.experimental import multihost_utils
 
 from t2t import checkpoint as ckpt
 from t2t import devices as devices_lib
-from t2t import workdir as wd
 from t2t import metrics as metrics_lib
 from t2t import train_step
+from t2t import workdir as wd
 from t2t.config import ModelConfig
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
 from t2t.errors import UserError
 from t2t.inference import Translator
-from t2t.search_options import SearchOptions
 from t2t.model import Transformer, init_params
 from t2t.monitor import Monitor
+from t2t.search_options import SearchOptions
 
 # Fields that must not change between the run that made a workdir and one resuming it.
 FIXED_FIELDS = ('model.', 'vocab_size', 'tokenizer_path', 'max_len', 'data.source', 'data.src_lang',
