@@ -93,6 +93,9 @@ def base_config():
 
   config.vocab_size = 8000            # SentencePiece joint vocabulary, trained on the first run
   config.tokenizer_path = ''          # an existing SentencePiece model to use instead
+  config.character_coverage = 'auto'  # SentencePiece's: 'auto' = 0.9995 if one side's letters are
+                                      # mostly CJK, else 1.0 (tokenizer.resolve_character_coverage);
+                                      # or a number, e.g. --config.character_coverage=0.9995
   config.max_len = 128                # tokens per packed row = longest sentence kept (with EOS)
   config.batch_size = 64              # packed rows per step, over all devices and hosts
 
@@ -116,6 +119,10 @@ def base_config():
   config.keep_checkpoints = 3
   config.keep_best = True             # also keep the checkpoint with the best validation BLEU
   config.eval_bleu_sentences = 500    # validation sentences decoded for BLEU (0 = all)
+
+  # sacreBLEU tokenizer of every BLEU score (validation, final stage, evaluate.py): 'auto' = what
+  # sacreBLEU's command line picks for data.tgt_lang (ja-mecab, zh, ko-mecab, else 13a), or a name.
+  config.bleu_tokenize = 'auto'
 
   config.beam_size = 4
   config.alpha = 0.6                  # GNMT length penalty ((5 + len) / 6) ** alpha

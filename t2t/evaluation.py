@@ -33,12 +33,30 @@ def load_sources(workdir: str, split: str | None, src: str | None, ref: str | No
   return [s for s, _ in pairs], [t for _, t in pairs], split
 
 
+def bleu_tokenize(workdir: str, setting: str | None) -> str:
+  """The sacreBLEU tokenizer for scoring a workdir: `setting` (--bleu_tokenize), else its config's.
+
+  'auto' resolves with the workdir's target language (config.data.tgt_lang).
+  """
+  saved = wd.read_train_config(workdir) or {}
+  field = '--bleu_tokenize'
+  if setting is None:
+    setting = saved.get('bleu_tokenize', 'auto')  # workdirs from before the field: 'auto'
+    field = f'bleu_tokenize in {wd.path(workdir, wd.TRAIN_CONFIG)}'
+  return metrics.resolve_bleu_tokenize(setting, saved.get('data', {}).get('tgt_lang', ''), field)
+
+
 def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src: str | None = None,
              ref: str | None = None, output: str | None = None, average_last: int = 0,
-             batch_size: int = 64, best: bool = False) -> metrics.CorpusScores | None:
-  """Translates, writes detokenized hypotheses, prints sacreBLEU's BLEU and chrF lines."""
+             batch_size: int = 64, best: bool = False,
+             bleu_tokenize_setting: str | None = None) -> metrics.CorpusScores | None:
+  """Translates, writes detokenized hypotheses, prints sacreBLEU's BLEU and chrF lines.
+
+  `bleu_tokenize_setting`: sacreBLEU tokenizer name or 'auto' (default: the workdir config's).
+  """
   if best and average_last > 1:
     raise UserError('--best and --average_last choose different parameters: pass one of them')
+  tokenize = bleu_tokenize(workdir, bleu_tokenize_setting)
   model_config, params, tokenizer = load_model(workdir, average_last, best=best)
   sources, references, name = load_sources(workdir, split, src, ref)
   translator = Translator(model_config, params, tokenizer, batch_size)
@@ -52,7 +70,7 @@ def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src
         f'sentences/s including compilation; {tag}, alpha {options.alpha})')
   if references is None:
     return None
-  scores = metrics.corpus_scores(hypotheses, references)
+  scores = metrics.corpus_scores(hypotheses, references, tokenize)
   print(f'{scores.bleu_line}\n  signature: {scores.bleu_signature}')
   print(f'{scores.chrf_line}\n  signature: {scores.chrf_signature}')
   return scores

@@ -61,6 +61,7 @@ def run(config, workdir: str) -> dict:
   start = time.perf_counter()
   absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
   model_config, tokenizer = wd.read_model_config(workdir), wd.load_tokenizer(workdir)
+  bleu_tokenize = metrics.config_bleu_tokenize(config)
   val = pipeline.load_pairs(config.data, config.data.eval_split)
   test = pipeline.load_pairs(config.data, config.data.test_split)
   alphas = list(config.final_alphas)
@@ -71,7 +72,7 @@ def run(config, workdir: str) -> dict:
 
   def val_bleu(name, steps, alpha):
     hypotheses = translator.translate([s for s, _ in val], options[alpha])
-    bleu = metrics.corpus_scores(hypotheses, [t for _, t in val]).bleu
+    bleu = metrics.corpus_scores(hypotheses, [t for _, t in val], bleu_tokenize).bleu
     record['validation'].append({'candidate': name, 'steps': steps, 'alpha': alpha, 'bleu': bleu})
     print(f'{config.data.eval_split} BLEU {bleu:6.2f}  alpha {alpha:<4}  {name}  steps {steps}',
           file=sys.stderr, flush=True)
@@ -95,7 +96,7 @@ def run(config, workdir: str) -> dict:
       best_bleu, alpha = bleu, other
 
   hypotheses = translator.translate([s for s, _ in test], options[alpha])
-  scores = metrics.corpus_scores(hypotheses, [t for _, t in test])
+  scores = metrics.corpus_scores(hypotheses, [t for _, t in test], bleu_tokenize)
   output = wd.final_hypothesis_path(workdir, config.data.test_split)
   write_lines_atomic(output, hypotheses)
   record.update(chosen={'candidate': name, 'steps': steps, 'alpha': alpha, 'val_bleu': best_bleu},

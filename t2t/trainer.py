@@ -130,7 +130,8 @@ def evaluate(config, p_eval, translator: Translator, state, data: Data) -> dict:
   pairs = data.eval_pairs[:config.eval_bleu_sentences or None]
   translator.set_params(state.params, replicated=True)
   hypotheses = translator.translate([s for s, _ in pairs], search_options(config))
-  results['bleu'] = metrics_lib.corpus_scores(hypotheses, [t for _, t in pairs]).bleu
+  results['bleu'] = metrics_lib.corpus_scores(hypotheses, [t for _, t in pairs],
+                                              metrics_lib.config_bleu_tokenize(config)).bleu
   return results
 
 
@@ -240,6 +241,7 @@ def train_and_evaluate(config, workdir: str, after_step: AfterStep | None = None
   if config.final_eval:
     from t2t import final_eval  # pylint: disable=import-outside-toplevel
     final_eval.search_options(config)
+  metrics_lib.config_bleu_tokenize(config)  # an unusable BLEU tokenizer fails now, not at the first eval
   data = prepare_data(config, workdir)
   model_config = ModelConfig.from_config(config.model, data.tokenizer.vocab_size)
   if config.max_len > model_config.max_len:

@@ -2,12 +2,13 @@
 
 import os
 import random
+import unicodedata
 
 import numpy as np
 import pytest
 
 from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from t2t.data.tokenizer import Tokenizer, train_tokenizer
+from t2t.data.tokenizer import Tokenizer, cjk_share, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 
 _EN = ['the', 'a', 'man', 'woman', 'dog', 'child', 'is', 'runs', 'eats', 'in', 'park',
@@ -111,3 +112,43 @@ def test_loading_errors(tmp_path):
   (tmp_path / 'junk.model').write_bytes(b'not a model')
   with pytest.raises(UserError, match='junk.model is not a SentencePiece model'):
     Tokenizer(str(tmp_path / 'junk.model'))
+
+
+# Japanese as it is usually written (no spaces), and as small_parallel_enja distributes it.
+_JA = ['私は学生です。', '彼は東京に住んでいます。', 'この本はとても面白かった。', '明日は雨が降るでしょう。',
+       'コーヒーを一杯ください。', '駅までどのくらいかかりますか？', '彼 は 水泳 が 得意 で は な かっ た 。',
+       '誰 が 一番 に 着 く か 私 に は 分か り ま せ ん 。']
+
+
+def test_coverage_auto_follows_the_script():
+  german, english = _corpus(200)[::2], _corpus(200)[1::2]
+  assert resolve_character_coverage('auto', [english, german]) == 1.0
+  assert resolve_character_coverage('auto', [english, _JA]) == 0.9995
+  assert resolve_character_coverage('auto', [_JA, english]) == 0.9995
+  # Joint text with long English sentences: Japanese is a minority of all letters, but one
+  # side is Japanese, which is what fills a vocabulary with characters.
+  long_english = [' '.join(['international'] * 20)] * len(_JA)
+  assert cjk_share(_JA + long_english) < 0.5
+  assert resolve_character_coverage('auto', [long_english, _JA]) == 0.9995
+  assert cjk_share(['Straße 東京']) == pytest.approx(2 / 8)  # letters only: no spaces, digits
+
+
+def test_coverage_can_be_set():
+  assert resolve_character_coverage(0.98, [_JA]) == 0.98
+  assert resolve_character_coverage('0.9995', [['abc']]) == 0.9995  # from --config.character_coverage
+  for bad in ('full', '0', '1.5'):
+    with pytest.raises(UserError, match=r'config.character_coverage'):
+      resolve_character_coverage(bad, [_JA])
+
+
+def test_japanese_round_trip(tmp_path):
+  rng = random.Random(0)
+  corpus = [rng.choice(_JA) for _ in range(400)] + _corpus(100)
+  coverage = resolve_character_coverage('auto', [_corpus(100), _JA])
+  tokenizer = train_tokenizer(corpus, str(tmp_path / 'spm'), vocab_size=150, character_coverage=coverage)
+  for text in _JA + ['私は東京の学生です。']:
+    ids = tokenizer.encode(text)
+    assert UNK_ID not in ids
+    # SentencePiece's nmt_nfkc normalisation: full-width '？' comes back as '?'.
+    assert tokenizer.decode(ids) == unicodedata.normalize('NFKC', text)
+  assert tokenizer.decode(tokenizer.encode('駅まで？')) == '駅まで?'

@@ -5,6 +5,7 @@
   python evaluate.py --workdir runs/m30k --src test.en --ref test.de
   python evaluate.py --workdir runs/m30k --average_last 5     # mean of the last 5 checkpoints
   python evaluate.py --workdir runs/m30k --best               # best validation BLEU in training
+  python evaluate.py --workdir runs/enja --bleu_tokenize ja-mecab   # any sacreBLEU tokenizer
 """
 
 from absl import flags
@@ -24,6 +25,9 @@ flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + 
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
 flags.DEFINE_bool('best', False, 'Use the checkpoint with the best validation BLEU during training.')
 flags.DEFINE_integer('batch_size', 64, 'Decoder rows per batch: sentences x beam size.')
+flags.DEFINE_string('bleu_tokenize', None, "sacreBLEU tokenizer for BLEU: 'auto' (sacreBLEU's choice for "
+                    "the target language: ja-mecab, zh, ko-mecab, else 13a) or a name such as 13a, none, "
+                    "char (default: the workdir's config.bleu_tokenize).")
 FLAGS = flags.FLAGS
 
 
@@ -31,7 +35,7 @@ def main(argv):
   del argv
   options = SearchOptions.from_flags(FLAGS)
   evaluation.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
-                        FLAGS.average_last, FLAGS.batch_size, FLAGS.best)
+                        FLAGS.average_last, FLAGS.batch_size, FLAGS.best, FLAGS.bleu_tokenize)
 
 
 def run():

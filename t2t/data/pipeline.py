@@ -8,11 +8,12 @@ Sources (config.data.source):
 
 import logging
 import os
+import sys
 
 import jax
 
 from t2t.data import synthetic, text
-from t2t.data.tokenizer import Tokenizer, train_tokenizer
+from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
 from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME  # noqa: F401  (TOKENIZER_NAME: export.py)
@@ -64,11 +65,15 @@ def get_tokenizer(config, workdir: str, train_pairs) -> Tokenizer:
         write_atomic(path, f.read())
     return Tokenizer(config.tokenizer_path)
   texts = [s for pair in train_pairs for s in pair]
+  coverage = resolve_character_coverage(config.get('character_coverage', 'auto'),
+                                        [[s for s, _ in train_pairs], [t for _, t in train_pairs]])
   # Every process trains the same deterministic model; only process 0 writes it.
   prefix = os.path.join(workdir, TOKENIZER_NAME)
   if jax.process_index() != 0:
     prefix = os.path.join(workdir, f'.{TOKENIZER_NAME}.process{jax.process_index()}')
-  return train_tokenizer(texts, prefix, config.vocab_size, seed=config.seed)
+  print(f'tokenizer: SentencePiece character_coverage {coverage:g}', file=sys.stderr)
+  return train_tokenizer(texts, prefix, config.vocab_size, character_coverage=coverage,
+                         seed=config.seed)
 
 
 def encode_pairs(tokenizer: Tokenizer, pairs):

@@ -8,6 +8,8 @@ import io
 import os
 import random
 import re
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import sentencepiece as spm
@@ -19,6 +21,13 @@ from t2t.files import write_atomic
 # SentencePiece trains with this many threads whatever the machine; unigram EM sums
 # per-thread statistics, so a fixed count keeps a model identical across machines.
 _TRAIN_THREADS = 16
+
+# `character_coverage='auto'`: SentencePiece's recommended values, 0.9995 for languages with a
+# large character set (Chinese, Japanese, Korean) and 1.0 for the rest.
+CJK_COVERAGE = 0.9995
+# Unicode character names of the CJK scripts: Han ideographs, kana, Hangul, Bopomofo.
+_CJK_NAME_PREFIXES = ('CJK UNIFIED IDEOGRAPH', 'CJK COMPATIBILITY IDEOGRAPH', 'HIRAGANA', 'KATAKANA',
+                      'HALFWIDTH KATAKANA', 'HANGUL', 'HALFWIDTH HANGUL', 'BOPOMOFO')
 
 
 class Tokenizer:
@@ -187,3 +196,45 @@ def _training_error(error, vocab_size, n_sentences):
     return UserError('no sentences to train the tokenizer on: the training corpus is '
                      'empty; check the data source in the config')
   return error
+
+
+def cjk_share(texts: Iterable[str]) -> float:
+  """Fraction of the letters (Unicode category L*) in `texts` that belong to a CJK script."""
+  counts = Counter()
+  for text in texts:
+    counts.update(text)
+  letters = cjk = 0
+  for char, n in counts.items():
+    if unicodedata.category(char).startswith('L'):
+      letters += n
+      if unicodedata.name(char, '').startswith(_CJK_NAME_PREFIXES):
+        cjk += n
+  return cjk / letters if letters else 0.0
+
+
+def resolve_character_coverage(setting, sides: Sequence[Iterable[str]]) -> float:
+  """The SentencePiece character_coverage for `config.character_coverage`.
+
+  'auto': 0.9995 when CJK characters are more than half of the letters on at least one side
+  (e.g. the source sentences or the target sentences of the tokenizer's training sample),
+  else 1.0. Per side rather than over the joint text, because a joint vocabulary with English
+  still holds the whole Japanese character set (on small_parallel_enja the Japanese side is 99.9%
+  CJK letters but only 35% of all letters). A number (or its string, as the command line gives
+  it) in (0, 1] is used as it is.
+
+  Args:
+    setting: 'auto', or a coverage such as 1.0, 0.9995 or '0.9995'.
+    sides: one iterable of sentences per language side.
+  Raises:
+    UserError: `setting` is neither 'auto' nor a number in (0, 1].
+  """
+  if setting == 'auto':
+    return CJK_COVERAGE if any(cjk_share(side) > 0.5 for side in sides) else 1.0
+  try:
+    coverage = float(setting)
+  except (TypeError, ValueError):
+    coverage = float('nan')
+  if not 0.0 < coverage <= 1.0:
+    raise UserError(f"config.character_coverage={setting!r}: use 'auto' or a number in (0, 1], "
+                    "e.g. --config.character_coverage=0.9995")
+  return coverage
