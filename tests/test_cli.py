@@ -124,3 +124,10 @@ def test_corpus_empty_after_length_filter_is_one_line(tmp_path, corpus):
   assert result.returncode == 2
   assert one_line_error(result) == 'error: no training pair fits config.max_len=2: raise it'
   assert not (tmp_path / 'w' / 'checkpoints').exists()
+
+
+def test_unknown_bleu_tokenizer_fails_before_training(tmp_path):
+  line = one_line_error(run('train.py', '--config', 'configs/tiny.py', '--workdir', str(tmp_path / 'w'),
+                            '--config.bleu_tokenize=13b', check=False))
+  assert line.startswith("error: config.bleu_tokenize='13b' is not a sacreBLEU tokenizer")
+  assert not (tmp_path / 'w' / 'spm.model').exists()
