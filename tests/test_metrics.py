@@ -4,7 +4,8 @@ import pytest
 import sacrebleu
 from sacrebleu.tokenizers import tokenizer_ja_mecab
 
-from t2t import checkpoint, metrics
+from t2t import metrics
+from t2t import workdir as wd
 from t2t.errors import UserError
 
 
@@ -60,15 +61,15 @@ def test_config_without_the_field_means_auto():
 
 
 def test_evaluate_uses_the_flag_else_the_workdir_config(tmp_path):
-  from t2t import evaluate_lib
+  from t2t import evaluation
   from t2t.config import base_config
   config = base_config()
   config.data.tgt_lang = 'ja'
-  checkpoint.write_train_config(str(tmp_path), config)
-  assert evaluate_lib.bleu_tokenize(str(tmp_path), None) == 'ja-mecab'  # the saved 'auto'
-  assert evaluate_lib.bleu_tokenize(str(tmp_path), 'char') == 'char'
+  wd.write_train_config(str(tmp_path), config)
+  assert evaluation.bleu_tokenize(str(tmp_path), None) == 'ja-mecab'  # the saved 'auto'
+  assert evaluation.bleu_tokenize(str(tmp_path), 'char') == 'char'
   config.bleu_tokenize = 'none'
-  checkpoint.write_train_config(str(tmp_path), config)
-  assert evaluate_lib.bleu_tokenize(str(tmp_path), None) == 'none'
+  wd.write_train_config(str(tmp_path), config)
+  assert evaluation.bleu_tokenize(str(tmp_path), None) == 'none'
   with pytest.raises(UserError, match=r"^--bleu_tokenize='x' is not"):
-    evaluate_lib.bleu_tokenize(str(tmp_path), 'x')
+    evaluation.bleu_tokenize(str(tmp_path), 'x')
