@@ -6,11 +6,14 @@ A checkpoint is written under a temporary name (`<step>.orbax-checkpoint-tmp-*`)
 when complete (orbax's AtomicRenameTemporaryPath on local disks), so a crash mid-save leaves
 the previous checkpoints intact; leftover temporary folders are ignored and removed on the next
 run. A step folder that exists but does not restore (truncated or missing files) is moved
-aside to `<step>.damaged` with a warning, and the previous checkpoint is used.
+aside to `<step>.damaged` with a warning, and the previous checkpoint is used. A write that
+fails for lack of space stops the run with one line naming the step and the newest complete
+checkpoint (`DiskFull`); the temporary folder it leaves is removed on the next run.
 
   python -m t2t.checkpoint --workdir DIR --fingerprint   # "step N sha256 HEX" of the parameters
 """
 
+import errno
 import hashlib
 import logging
 import os
@@ -28,14 +31,35 @@ from t2t.errors import UserError
 DAMAGED_SUFFIX = '.damaged'
 
 
+class DiskFull(UserError):
+  """A checkpoint write failed with ENOSPC (orbax reports it from a background thread)."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+  """True if `error` or anything it was raised from is ENOSPC (tensorstore says so in text)."""
+  while error is not None:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    if 'No space left on device' in str(error) or "os_error_code='28'" in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
 class Checkpointer:
   """Saves and restores {state, data position} under <workdir>/<folder>, keeping the last K."""
 
   def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, folder: str = wd.CHECKPOINTS):
     self.directory = os.path.join(os.path.abspath(workdir), folder)
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
-                                           cleanup_tmp_directories=not read_only)
+    # Read-only (evaluation, possibly while a run trains): no pruning, no creating, and no
+    # removal of the temporary folder of a save in progress. The settings orbax would
+    # otherwise override with a warning are given as it wants them.
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=None if read_only else keep, save_interval_steps=0 if read_only else 1,
+        create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
+    self._pending = None  # the step of a save that may still be writing in the background
+    self._failed = False
 
   def step_path(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
@@ -47,12 +71,42 @@ class Checkpointer:
     return sorted(self.manager.all_steps())
 
   def save(self, step: int, state, data_state: dict) -> None:
-    """state: an unreplicated pytree {step, params, opt_state}; data_state: JSON-able dict."""
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=True)
+    """state: an unreplicated pytree {step, params, opt_state}; data_state: JSON-able dict.
+
+    The write continues in the background; its failure is raised by the next save or wait.
+    """
+    self.wait()  # orbax would wait here anyway; an earlier write's failure names its own step
+    self._pending = step
+    try:
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=True)
+    except Exception as e:  # pylint: disable=broad-except  (re-raised unless the disk is full)
+      self._write_failed(e)
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    """Blocks until the background write (if any) is on disk."""
+    if self._pending is None:
+      return
+    try:
+      self.manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except  (re-raised unless the disk is full)
+      self._write_failed(e)
+    self._pending = None
+
+  def _write_failed(self, error: Exception) -> None:
+    step, self._pending, self._failed = self._pending, None, True
+    if not is_disk_full(error):
+      raise error
+    good = [s for s in self.complete_steps() if s != step]
+    raise DiskFull(f'no space left on device while writing checkpoint {step} in {self.directory}; '
+                   f'the newest good checkpoint is {good[-1] if good else "none"}: free space, '
+                   'then rerun the same command to resume from it') from None
+
+  def complete_steps(self) -> list[int]:
+    """Steps whose folders are complete on disk (renamed from their temporary name)."""
+    if not os.path.isdir(self.directory):
+      return []
+    return sorted(int(n) for n in os.listdir(self.directory) if n.isdigit())
 
   def restore(self, target_state, step: int | None = None):
     """Restores into the structure of `target_state`. Returns (state, data_state)."""
@@ -137,7 +191,11 @@ class Checkpointer:
     return jax.tree_util.tree_map(lambda x: (x / len(steps)).astype(np.float32), total), steps
 
   def close(self) -> None:
-    self.manager.close()
+    try:
+      self.manager.close()
+    except Exception:  # pylint: disable=broad-except
+      if not self._failed:  # after a failed write, its error has been reported already
+        raise
 
 
 def fingerprint(params) -> str:

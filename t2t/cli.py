@@ -1,14 +1,29 @@
 """Shared plumbing for the command-line entry points: one-line errors, logging setup, config files.
 
-Every command parses its flags with absl and turns a UserError into `error: ...` on stderr and
-exit status 2 (`exit_on_user_error`). The installed commands (train, evaluate, translate,
-export) define their flags globally in t2t/commands/ and start with `run` (absl.app); the module
-tools (`python -m t2t.final_eval`, `t2t.curves`, `t2t.checkpoint`) define theirs on a private
-FlagValues and start with `run_tool`, so importing them (the trainer imports final_eval) never
-registers a flag twice.
+Every command parses its flags with absl and runs through `exit_on_error`, so whatever stops
+it, the user sees one line on stderr and a non-zero exit status:
+  UserError                      `error: <message>`, exit 2
+  SIGINT/SIGTERM outside the     `error: stopped by SIGTERM; ...`, exit 128 + the signal number
+  training loop                  (inside it the trainer checkpoints first: t2t/trainer.py)
+  OSError (disk full, no         `error: <file>: <reason>; ...`, exit 1
+  permission, read-only disk)
+  anything else (a bug)          `error: internal error <type>: <message> ...`, exit 1
+T2T_DEBUG=1 in the environment shows the full traceback instead, and the background-thread and
+library noise otherwise silenced (orbax's failed async writes print dozens of tracebacks from
+its threads; t2t.checkpoint re-raises the failure as one line).
+
+The installed commands (train, evaluate, translate, export) define their flags globally in
+t2t/commands/ and start with `run` (absl.app); the module tools (`python -m t2t.final_eval`,
+`t2t.curves`, `t2t.checkpoint`) define theirs on a private FlagValues and start with `run_tool`,
+so importing them (the trainer imports final_eval) never registers a flag twice.
 """
 
+import contextlib
+import logging
+import os
+import signal
 import sys
+import threading
 
 from absl import app
 from absl import flags
@@ -19,13 +34,83 @@ from t2t.config import check_config_file
 from t2t.errors import UserError
 
 
-def exit_on_user_error(function, *args):
-  """function(*args); a UserError becomes `error: <message>` on stderr and exit status 2."""
+class Stopped(BaseException):
+  """SIGTERM outside the training loop (SIGINT arrives as KeyboardInterrupt)."""
+
+  def __init__(self, signum: int):
+    super().__init__(signum)
+    self.signum = signum
+
+
+def exit_on_error(function, *args):
+  """function(*args), with every failure turned into one `error: ...` line (see the docstring)."""
+  debug = bool(os.environ.get('T2T_DEBUG'))
+  with _signals_raise(), contextlib.nullcontext() if debug else _quiet_background_noise():
+    try:
+      return function(*args)
+    except UserError as e:
+      _exit(f'error: {e}', 2)
+    except (KeyboardInterrupt, Stopped) as e:
+      signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+      _exit(f'error: stopped by {signal.Signals(signum).name}; files already written are kept: '
+            'rerun the same command to continue', 128 + signum)
+    except OSError as e:
+      if debug:
+        raise
+      where = f'{e.filename}: ' if e.filename else ''
+      _exit(f'error: {where}{e.strerror or e}; check the path, its permissions and free space, then '
+            'rerun the same command (T2T_DEBUG=1 shows the traceback)', 1)
+    except Exception as e:  # pylint: disable=broad-except
+      if debug:
+        raise
+      first = (str(e).strip().splitlines() or [''])[0][:300]
+      _exit(f'error: internal error {type(e).__name__}: {first} (rerun with T2T_DEBUG=1 for the '
+            'traceback, and please report it)', 1)
+
+
+def _exit(line: str, status: int) -> None:
+  sys.stdout.flush()
+  print(line, file=sys.stderr, flush=True)
+  sys.exit(status)
+
+
+@contextlib.contextmanager
+def _signals_raise():
+  """SIGTERM raises Stopped (the trainer's loop replaces this with its own checkpointing handler)."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def handler(signum, frame):
+    del frame
+    raise Stopped(signum)
+  previous = signal.signal(signal.SIGTERM, handler)
   try:
-    return function(*args)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _quiet_background_noise():
+  """Silences tracebacks from library threads whose failure reaches the main thread anyway."""
+  hooks = threading.excepthook, sys.unraisablehook, sys.excepthook
+  threading.excepthook = lambda args: None
+  sys.unraisablehook = lambda args: None
+  # Tensorstore callbacks print "Event loop is closed" tracebacks through sys.excepthook after
+  # orbax gives up on a failed write; the main thread's own exceptions are caught above.
+  sys.excepthook = lambda *args: None
+  # Orbax's own log lines (its async write errors, "directory is read only" when evaluating)
+  # say nothing that t2t does not report itself.
+  absl_logger = logging.getLogger('absl')
+  def not_orbax(record):
+    return '/orbax/' not in record.pathname.replace(os.sep, '/')
+  absl_logger.addFilter(not_orbax)
+  try:
+    yield
+  finally:
+    threading.excepthook, sys.unraisablehook, sys.excepthook = hooks
+    absl_logger.removeFilter(not_orbax)
 
 
 def run(main, argv=None) -> None:
@@ -35,7 +120,7 @@ def run(main, argv=None) -> None:
     # Orbax logs every save step at INFO; t2t's own progress goes to the bar and stderr.
     absl_logging.set_verbosity(absl_logging.WARNING)
     main(args)
-  exit_on_user_error(app.run, guarded, argv)
+  exit_on_error(app.run, guarded, argv)
 
 
 def run_tool(prog: str, description: str, define, main, argv=None) -> None:
@@ -58,7 +143,7 @@ def run_tool(prog: str, description: str, define, main, argv=None) -> None:
     print(f'error: {e} (see {prog} --help)', file=sys.stderr)
     sys.exit(2)
   absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
-  exit_on_user_error(main, values, rest[1:])
+  exit_on_error(main, values, rest[1:])
 
 
 def define_config_file(name: str, default: str, help_string: str) -> None:

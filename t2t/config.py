@@ -1,4 +1,4 @@
-"""`ModelConfig`: the one typed description of a model's shape.
+"""`ModelConfig`: the one typed description of a model's shape; `validate`: every config range.
 
 The ml_collections files in configs/ hold a `model` group whose fields are exactly these
 (minus `vocab_size`, which comes from the trained tokenizer); `ModelConfig.from_config`
@@ -9,9 +9,112 @@ as `model_config.json` so evaluation rebuilds the same network with nothing else
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 
 from t2t.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+  """The valid values of one numeric config field, e.g. Range(0, 1, high_open=True) for [0, 1)."""
+  low: float | None = None
+  high: float | None = None
+  low_open: bool = False
+  high_open: bool = False
+  integer: bool = False
+
+  def __str__(self) -> str:
+    kind = 'an integer' if self.integer else 'a number'
+    if self.high is None:
+      return f'{kind} {">" if self.low_open else ">="} {self.low:g}'
+    return (f'{kind} in {"(" if self.low_open else "["}{self.low:g}, {self.high:g}'
+            f'{")" if self.high_open else "]"}')
+
+  def holds(self, value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+      return False
+    if self.integer and value != int(value):
+      return False
+    if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+      return False
+    return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+
+POSITIVE = Range(0, low_open=True)
+POSITIVE_INT = Range(1, integer=True)
+COUNT = Range(0, integer=True)                 # 0 allowed (often "all" or "none")
+RATE = Range(0, 1, high_open=True)             # dropout, label smoothing, Adam betas
+NON_NEGATIVE = Range(0)
+
+# Every numeric field of ModelConfig and its valid values.
+MODEL_RANGES = {
+    'vocab_size': Range(5, integer=True),      # the four special tokens and at least one piece
+    'd_model': POSITIVE_INT, 'num_heads': POSITIVE_INT, 'num_encoder_layers': POSITIVE_INT,
+    'num_decoder_layers': POSITIVE_INT, 'd_ff': POSITIVE_INT, 'max_len': Range(2, integer=True),
+    'dropout': RATE, 'attention_dropout': RATE, 'activation_dropout': RATE,
+}
+
+# Every numeric field of the training config (base_config) outside `config.model`.
+TRAIN_RANGES = {
+    'seed': COUNT, 'data.max_train_examples': COUNT,
+    'vocab_size': Range(5, integer=True), 'max_len': Range(2, integer=True), 'batch_size': POSITIVE_INT,
+    'num_train_steps': POSITIVE_INT, 'learning_rate': POSITIVE, 'warmup_steps': COUNT,
+    'weight_decay': NON_NEGATIVE, 'adam_b1': RATE, 'adam_b2': RATE, 'adam_eps': POSITIVE,
+    'label_smoothing': RATE, 'grad_clip_norm': NON_NEGATIVE, 'grad_accum_steps': POSITIVE_INT,
+    'max_consecutive_skips': POSITIVE_INT,
+    'log_every_steps': POSITIVE_INT, 'eval_every_steps': POSITIVE_INT,
+    'checkpoint_every_steps': POSITIVE_INT, 'keep_checkpoints': POSITIVE_INT,
+    'eval_bleu_sentences': COUNT,
+    'beam_size': POSITIVE_INT, 'alpha': NON_NEGATIVE, 'decode_max_len_a': NON_NEGATIVE,
+    'decode_max_len_b': COUNT, 'decode_batch_size': POSITIVE_INT,
+    'final_beam_size': POSITIVE_INT,
+}
+
+
+def range_errors(values: dict, ranges: dict, prefix: str) -> list[str]:
+  """`config.<field>=<value>: use <range>` for each field of `values` outside its range."""
+  return [f'{prefix}{name}={values[name]!r}: use {valid}'
+          for name, valid in ranges.items() if name in values and not valid.holds(values[name])]
+
+
+def validate(config, device_count: int) -> None:
+  """Checks every numeric field of a training config (and its model group) against its range.
+
+  Called before anything is written to the workdir. Raises one UserError whose single line
+  names every field out of range (`config.<field>=<value>: use <range>`, joined by '; ').
+  """
+  flat = {'seed': config.seed, 'data.max_train_examples': config.data.max_train_examples,
+          **{k: v for k, v in config.items() if k in TRAIN_RANGES}}
+  errors = range_errors(flat, TRAIN_RANGES, 'config.')
+  model = dict(config.model)
+  errors += range_errors(model, {k: v for k, v in MODEL_RANGES.items() if k != 'vocab_size'},
+                         'config.model.')
+  if not errors:
+    errors += _relation_errors(config, model, device_count)
+  if errors:
+    raise UserError('; '.join(errors))
+  ModelConfig.from_config(config.model, config.vocab_size)  # unknown fields, divisibility, names
+
+
+def _relation_errors(config, model: dict, device_count: int) -> list[str]:
+  """Checks between fields, once each field is in its own range."""
+  errors = []
+  if config.lr_schedule not in ('rsqrt', 'cosine'):
+    errors.append(f"config.lr_schedule={config.lr_schedule!r}: use 'rsqrt' or 'cosine'")
+  if config.batch_size % device_count:
+    errors.append(f'config.batch_size={config.batch_size} must be a multiple of the {device_count} '
+                  'devices')
+  if config.lr_schedule == 'cosine' and config.warmup_steps >= config.num_train_steps:
+    errors.append(f'config.warmup_steps={config.warmup_steps} must be below config.num_train_steps='
+                  f'{config.num_train_steps} with config.lr_schedule="cosine" (it would never decay)')
+  if config.max_len > model.get('max_len', ModelConfig.max_len):
+    errors.append(f'config.max_len={config.max_len} exceeds config.model.max_len='
+                  f'{model.get("max_len", ModelConfig.max_len)}: raise config.model.max_len')
+  alphas = tuple(config.final_alphas)
+  if not alphas or not all(NON_NEGATIVE.holds(a) for a in alphas):
+    errors.append(f'config.final_alphas={alphas!r}: use one or more numbers >= 0')
+  return errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +136,9 @@ class ModelConfig:
   dtype: str = 'float32'          # compute dtype ('float32' or 'bfloat16'); params stay float32
 
   def __post_init__(self):
+    errors = range_errors(dataclasses.asdict(self), MODEL_RANGES, 'config.model.')
+    if errors:
+      raise UserError('; '.join(errors))
     if self.d_model % self.num_heads:
       raise UserError(f'config.model.d_model={self.d_model} is not divisible by '
                       f'config.model.num_heads={self.num_heads}: choose values that divide')

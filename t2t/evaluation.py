@@ -56,15 +56,21 @@ def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src
   """
   if best and average_last > 1:
     raise UserError('--best and --average_last choose different parameters: pass one of them')
+  if batch_size < 1:
+    raise UserError(f'--batch_size {batch_size}: use 1 or more decoder rows')
   tokenize = bleu_tokenize(workdir, bleu_tokenize_setting)
   model_config, params, tokenizer = load_model(workdir, average_last, best=best)
   sources, references, name = load_sources(workdir, split, src, ref)
+  tag = options.method if options.method != 'beam' else f'beam{options.beam_size}'
+  output = output or wd.hypothesis_path(workdir, name, tag)
+  folder = os.path.dirname(os.path.abspath(output))
+  if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+    raise UserError(f'cannot write {output}: {folder} is not a folder you can write to; '
+                    'pass --output with a path in one')  # checked before the (long) decoding
   translator = Translator(model_config, params, tokenizer, batch_size)
   start = time.perf_counter()
   hypotheses = translator.translate(sources, options)
   seconds = time.perf_counter() - start
-  tag = options.method if options.method != 'beam' else f'beam{options.beam_size}'
-  output = output or wd.hypothesis_path(workdir, name, tag)
   write_lines_atomic(output, hypotheses)
   print(f'wrote {len(hypotheses)} translations to {output} ({len(sources) / seconds:.1f} '
         f'sentences/s including compilation; {tag}, alpha {options.alpha})')

@@ -13,6 +13,7 @@ written to <workdir>/final_eval.json and the test translations to <workdir>/<tes
 """
 
 import json
+import os
 import sys
 import time
 
@@ -62,6 +63,9 @@ def run(config, workdir: str) -> dict:
   absl_logging.set_verbosity(absl_logging.ERROR)  # orbax warns that a read-only manager is read-only
   model_config, tokenizer = wd.read_model_config(workdir), wd.load_tokenizer(workdir)
   bleu_tokenize = metrics.config_bleu_tokenize(config)
+  if not os.access(workdir, os.W_OK):  # checked before the (long) decoding, not after
+    raise UserError(f'{workdir} is not writable, and the final evaluation writes {wd.FINAL_EVAL_JSON} and '
+                    'the test translations there: make it writable and rerun')
   val = pipeline.load_pairs(config.data, config.data.eval_split)
   test = pipeline.load_pairs(config.data, config.data.test_split)
   alphas = list(config.final_alphas)

@@ -17,6 +17,7 @@ checkpoint, with (step, checkpointer, stop requests); tests/paused_train.py uses
 run at a known point.
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -38,10 +39,12 @@ from t2t import metrics as metrics_lib
 from t2t import train_step
 from t2t import workdir as wd
 from t2t.config import ModelConfig
+from t2t.config import validate as validate_config
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
 from t2t.errors import UserError
 from t2t.inference import Translator
+from t2t.lock import WorkdirLock, make_workdir
 from t2t.model import Transformer, init_params
 from t2t.monitor import Monitor
 from t2t.search_options import SearchOptions
@@ -97,27 +100,34 @@ def prepare_data(config, workdir: str) -> Data:
   if not train:
     raise UserError(f'no training pair fits config.max_len={config.max_len}: raise it')
   eval_examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, eval_pairs), config.max_len)
-  if config.batch_size % jax.device_count():
-    raise UserError(f'config.batch_size={config.batch_size} must be a multiple of the '
-                    f'{jax.device_count()} devices')
   batches = TrainBatches(train, config.batch_size, config.max_len, config.seed,
                          jax.process_index(), jax.process_count())
   return Data(tokenizer, batches, eval_examples, eval_pairs, batches.epoch_fill())
 
 
 def prefetch(batches: TrainBatches, size: int = 2):
-  """Yields (device-sharded batch, iterator state after it), prepared in a background thread."""
+  """Yields (device-sharded batch, iterator state after it), prepared in a background thread.
+
+  An exception in the thread is raised here, in the training loop, with its own traceback.
+  """
   q: queue.Queue = queue.Queue(maxsize=size)
   devices = jax.local_devices()
 
   def produce():
-    for batch in batches:
-      sharded = shard_for_devices(batch, len(devices))
-      q.put((devices_lib.shard(sharded, devices), batches.state(), fill_fraction(batch)))
+    try:
+      for batch in batches:
+        sharded = shard_for_devices(batch, len(devices))
+        q.put((devices_lib.shard(sharded, devices), batches.state(), fill_fraction(batch)))
+      raise RuntimeError('the training batches ended (TrainBatches is endless)')
+    except BaseException as e:  # pylint: disable=broad-except  (passed on to the consumer)
+      q.put(e)
 
-  threading.Thread(target=produce, daemon=True).start()
+  threading.Thread(target=produce, daemon=True, name='t2t-prefetch').start()
   while True:
-    yield q.get()
+    item = q.get()
+    if isinstance(item, BaseException):
+      raise item
+    yield item
 
 
 def evaluate(config, p_eval, translator: Translator, state, data: Data) -> dict:
@@ -232,21 +242,26 @@ AfterStep = Callable[[int, ckpt.Checkpointer, StopRequests], None]
 def train_and_evaluate(config, workdir: str, after_step: AfterStep | None = None) -> dict:
   """Trains `config` in `workdir` (resuming if it holds checkpoints). Returns the last eval.
 
+  Every config field and search setting is checked before anything is written; a second run on
+  the same workdir is refused while this one holds its lock (t2t/lock.py).
   after_step: called after every step (see the module docstring); None in production.
   """
-  started = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  check_workdir(config, workdir)
+  validate_config(config, jax.device_count())
   search_options(config)  # an impossible search setting stops the run before any work
   if config.final_eval:
     from t2t import final_eval  # pylint: disable=import-outside-toplevel
     final_eval.search_options(config)
   metrics_lib.config_bleu_tokenize(config)  # an unusable BLEU tokenizer fails now, not at the first eval
+  make_workdir(workdir)
+  with WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
+    return _train_and_evaluate(config, workdir, after_step)
+
+
+def _train_and_evaluate(config, workdir: str, after_step: AfterStep | None) -> dict:
+  started = time.time()
+  check_workdir(config, workdir)
   data = prepare_data(config, workdir)
   model_config = ModelConfig.from_config(config.model, data.tokenizer.vocab_size)
-  if config.max_len > model_config.max_len:
-    raise UserError(f'config.max_len={config.max_len} exceeds config.model.max_len='
-                    f'{model_config.max_len}: raise config.model.max_len')
   check_tokenizer(workdir, data.tokenizer.path)
   wd.write_train_config(workdir, config)
   wd.write_model_config(workdir, model_config)

@@ -156,6 +156,9 @@ def load_params(workdir: str, average_last: int = 0, step: int | None = None, be
   """Host (numpy) parameters: the latest checkpoint's, or `step`'s, or the mean of the last
   `average_last`, or with `best` the checkpoint with the highest validation BLEU (best/)."""
   from t2t.checkpoint import Checkpointer  # pylint: disable=import-outside-toplevel
+  if average_last < 0:
+    raise UserError(f'--average_last {average_last}: use 0 (the latest checkpoint) or the number of '
+                    'last checkpoints to average')
   if best:
     restored = restore_best_params(workdir)
     if restored is None:
@@ -164,7 +167,7 @@ def load_params(workdir: str, average_last: int = 0, step: int | None = None, be
     best_step, bleu, params = restored
     print(f'best checkpoint: step {best_step} (validation BLEU {bleu:.2f} during training)', file=sys.stderr)
     return params
-  checkpointer = Checkpointer(workdir)
+  checkpointer = Checkpointer(workdir, read_only=True)  # never touches a run in progress
   try:
     if average_last > 1:
       params, steps = checkpointer.average_params(average_last)

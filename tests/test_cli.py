@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -131,3 +133,43 @@ def test_unknown_bleu_tokenizer_fails_before_training(tmp_path):
                             '--config.bleu_tokenize=13b', check=False))
   assert line.startswith("error: config.bleu_tokenize='13b' is not a sacreBLEU tokenizer")
   assert not (tmp_path / 'w' / 'spm.model').exists()
+
+
+@pytest.mark.parametrize('flag,message', [
+    ('--config.model.d_model=0', 'error: config.model.d_model=0: use an integer >= 1'),
+    ('--config.learning_rate=-0.001', 'error: config.learning_rate=-0.001: use a number > 0'),
+    ('--config.model.dropout=2.0', 'error: config.model.dropout=2.0: use a number in [0, 1)'),
+])
+def test_a_value_out_of_range_is_refused_before_anything_is_written(tmp_path, flag, message):
+  """(Every field and range: tests/test_configs.py.)"""
+  result = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(tmp_path / 'w'), flag, check=False)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [message]
+  assert not (tmp_path / 'w').exists()
+
+
+@pytest.mark.parametrize('below', ['', 'sub'])
+def test_a_workdir_that_is_a_file_is_one_line(tmp_path, below):
+  (tmp_path / 'file').write_text('not a folder')
+  workdir = tmp_path / 'file' / below if below else tmp_path / 'file'
+  result = run('train.py', '--config', 'configs/tiny.py', '--workdir', str(workdir), check=False)
+  assert result.returncode == 2
+  line, = result.stderr.strip().splitlines()
+  assert line.startswith('error: ') and str(workdir) in line and 'Traceback' not in result.stderr
+
+
+def test_a_bug_is_one_line_unless_t2t_debug_asks_for_the_traceback():
+  code = ('from t2t import cli\n'
+          'def main(argv):\n'
+          '  raise ValueError("broken\\nsecond line")\n'
+          'cli.run(main)\n')
+  for debug in ('', '1'):
+    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, 'T2T_DEBUG': debug})
+    assert result.returncode == 1
+    if debug:
+      assert 'Traceback' in result.stderr and 'second line' in result.stderr
+    else:
+      assert result.stderr.strip().splitlines() == [(
+          'error: internal error ValueError: broken (rerun with T2T_DEBUG=1 for the traceback, and please '
+          'report it)')]

@@ -191,3 +191,82 @@ def test_two_processes_equal_one_process_with_two_devices(straight, corpus, tmp_
   for step, loss in reference.items():
     assert losses[step] == pytest.approx(loss, rel=1e-5), step
   assert sorted(os.listdir(workdir / 'checkpoints')) == ['10', '12', '5']  # once, no temporaries
+
+
+def launch(workdir, corpus, fault, timeout=300):
+  """train.py through tests/fault_launcher.py with one fault injected."""
+  command = [sys.executable, 'tests/fault_launcher.py', fault, '--workdir', str(workdir), *COMMON,
+             f'--config.data.path={corpus}']
+  return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env())
+
+
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_disk_full_during_a_checkpoint_write_is_one_line_then_resume_is_exact(straight, corpus, tmp_path):
+  _, _, reference = straight
+  workdir = tmp_path / 'w'
+  checkpoints = workdir / 'checkpoints'
+  result = launch(workdir, corpus, 'enospc:10')
+  assert result.returncode == 2
+  assert 'Traceback' not in result.stderr and 'Event loop is closed' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'error: no space left on device while writing checkpoint 10 in {checkpoints}; the newest '
+      'good checkpoint is 5: free space, then rerun the same command to resume from it')
+  assert [n for n in os.listdir(checkpoints) if n.isdigit()] == ['5']
+  # Space freed: the same command resumes from step 5 and ends where an uninterrupted run does.
+  result = train(workdir, corpus)
+  assert 'resumed from step 5 of 12' in result.stderr
+  assert fingerprint(workdir) == reference
+  assert sorted(os.listdir(checkpoints)) == ['10', '12', '5']
+
+
+def test_a_failing_batch_in_the_prefetch_thread_ends_the_run(corpus, tmp_path):
+  result = launch(tmp_path / 'w', corpus, 'batch:4', timeout=180)  # it used to wait for ever
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      'error: internal error ValueError: injected failure in training batch 4')
+  assert 'Traceback' not in result.stderr
+
+
+def test_a_second_run_on_a_training_workdir_is_refused_but_reading_it_is_allowed(corpus, tmp_path):
+  workdir = tmp_path / 'w'
+  first, _ = start_paused(workdir, corpus, 6)  # checkpoint 5 is on disk
+  try:
+    second = train(workdir, corpus, check=False)
+    assert second.returncode == 2
+    line = second.stderr.strip().splitlines()[-1]
+    assert line.startswith(f'error: {workdir} is being trained by pid {first.pid} on ')
+    assert 'wait for it to finish or stop it, or use another --workdir' in line
+    translated = subprocess.run([sys.executable, 'translate.py', '--workdir', str(workdir), '--beam_size=1'],
+                                cwd=ROOT, input='a man\n', capture_output=True, text=True, timeout=300,
+                                env=env())
+    assert translated.returncode == 0, translated.stderr[-2000:]
+    assert len(translated.stdout.splitlines()) == 1
+  finally:
+    first.kill()
+    first.wait(timeout=60)
+    first.stderr.close()
+  from t2t.lock import WorkdirLock  # pylint: disable=import-outside-toplevel
+  with WorkdirLock(str(workdir)):  # a killed run leaves no stale lock
+    pass
+
+
+@pytest.mark.parametrize('phase,signum', [('t2t.data.pipeline.load_pairs', signal.SIGTERM),
+                                          ('t2t.data.pipeline.train_tokenizer', signal.SIGINT)])
+def test_a_signal_before_training_is_one_line_and_leaves_nothing_half_written(corpus, tmp_path, phase, signum):
+  """(Inside the training loop, compilation and evaluation included, the trainer checkpoints first.)"""
+  workdir = tmp_path / 'w'
+  process = subprocess.Popen([sys.executable, 'tests/fault_launcher.py', f'pause:{phase}', '--workdir',
+                              str(workdir), *COMMON, f'--config.data.path={corpus}'], cwd=ROOT, text=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(),
+                             # a shell's background job ignores SIGINT, and its children with it
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  for line in process.stderr:
+    if 'paused in' in line:
+      break
+  process.send_signal(signum)
+  err = process.stderr.read()
+  assert process.wait(timeout=60) == 128 + signum
+  assert err.strip().splitlines()[-1] == (f'error: stopped by {signal.Signals(signum).name}; files already '
+                                          'written are kept: rerun the same command to continue')
+  assert 'Traceback' not in err
+  assert not (workdir / 'spm.model').exists() and not (workdir / 'checkpoints').exists()

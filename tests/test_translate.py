@@ -2,6 +2,7 @@
 
 import io
 import os
+import subprocess
 import sys
 
 import pytest
@@ -132,3 +133,24 @@ def test_decode_batches_count_rows_and_outputs_do_not_depend_on_them(workdir, li
   sentences = [en for en, _ in synthetic.load_builtin('test')[:12]]
   for options in (GREEDY, beam4):
     assert small.translate(sentences, options) == large.translate(sentences, options)
+
+
+def test_command_line_keeps_alignment_under_invalid_and_odd_lines(workdir, translator):
+  good = [en for en, _ in synthetic.load_builtin('test')[:2]]
+  lines = [b'\xef\xbb\xbf' + good[0].encode() + b'\r',  # BOM and CRLF
+           b'caf\xe9 au lait',                          # Latin-1, not UTF-8
+           b'',
+           b'a \x00 man \x07rides\x1b[0m',              # NUL and control characters
+           b'the house ' * 100_000,                     # a megabyte
+           good[1].encode()]
+  result = subprocess.run([sys.executable, 'translate.py', '--workdir', str(workdir), '--beam_size', '1',
+                           '--batch_size', '4'], cwd=ROOT, input=b'\n'.join(lines) + b'\n',
+                          capture_output=True, timeout=600)
+  stderr = result.stderr.decode()
+  assert result.returncode == 0, stderr[-2000:]
+  out = result.stdout.decode().split('\n')[:-1]
+  expected = streaming.LineTranslator(translator, GREEDY).translate_lines(
+      [good[0], '', '', 'a \x00 man \x07rides\x1b[0m', ' '.join(['the house'] * 100_000), good[1]])
+  assert out == expected
+  assert 'warning: stdin line 2 (byte offset ' in stderr and 'is not valid UTF-8: wrote an empty line' in stderr
+  assert 'warning: line 5 has ' in stderr and 'Traceback' not in stderr

@@ -41,16 +41,21 @@ FLAGS = flags.FLAGS
 
 
 def input_lines():
-  """Normalized lines of --input or stdin, read lazily."""
+  """Normalized lines of --input or stdin, read lazily; a line that is not UTF-8 becomes ''."""
   if FLAGS.input is None:
-    yield from text.decoded_lines(sys.stdin.buffer, 'stdin')
+    yield from text.decoded_lines(sys.stdin.buffer, 'stdin', on_invalid=_warn_invalid)
     return
   try:
     f = open(FLAGS.input, 'rb')  # pylint: disable=consider-using-with
   except OSError as e:
     raise UserError(f'cannot read --input {FLAGS.input}: {e.strerror}') from None
   with f:
-    yield from text.decoded_lines(f, FLAGS.input)
+    yield from text.decoded_lines(f, FLAGS.input, on_invalid=_warn_invalid)
+
+
+def _warn_invalid(where: str) -> None:
+  print(f'warning: {where}: wrote an empty line in its place; re-encode the input as UTF-8',
+        file=sys.stderr)
 
 
 def plot(translator, params, sentences, options):

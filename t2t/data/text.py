@@ -99,8 +99,13 @@ def _open(path):
     raise UserError(f'cannot read {path}: {e.strerror}; check config.data.path') from None
 
 
-def decoded_lines(f, path):
-  """Yields the normalised lines of an open binary file (or stream), one at a time."""
+def decoded_lines(f, path, on_invalid=None):
+  """Yields the normalised lines of an open binary file (or stream), one at a time.
+
+  A line that is not valid UTF-8 raises a UserError naming it; with `on_invalid`, a function
+  of the error message, that function is called instead and the line is yielded as ''
+  (translating a stream keeps its output aligned and goes on).
+  """
   # Binary mode splits on b'\n' only, so a stray '\r' or U+2028 inside a sentence
   # cannot become a line break in one file and shift every later pair.
   offset = 0
@@ -108,9 +113,13 @@ def decoded_lines(f, path):
     try:
       text = raw.decode('utf-8')
     except UnicodeDecodeError as e:
-      raise UserError(
-          f'{path} line {number} (byte offset {offset + e.start}) is not valid UTF-8: '
-          're-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8') from None
+      where = f'{path} line {number} (byte offset {offset + e.start}) is not valid UTF-8'
+      offset += len(raw)
+      if on_invalid is None:
+        raise UserError(f'{where}: re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8') from None
+      on_invalid(where)
+      yield ''
+      continue
     offset += len(raw)
     if number == 1:
       text = text.removeprefix('\ufeff')  # a byte-order mark is not part of the sentence
