@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import queue
 import signal
 import sys
