@@ -9,6 +9,7 @@ running, so a test can signal the run in that phase). For tests only: nothing in
 import errno
 import importlib
 import os
+import signal
 import sys
 import time
 
@@ -53,6 +54,9 @@ def pause_in(name: str) -> None:
 
 
 if __name__ == '__main__':
+  # A shell's background job ignores SIGINT, and its children inherit that: a test sending
+  # SIGINT wants Python's usual KeyboardInterrupt.
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   kind, _, argument = sys.argv.pop(1).partition(':')
   {'enospc': fail_checkpoint_write, 'batch': fail_batch, 'pause': pause_in}[kind](argument)
   from t2t.commands import train  # pylint: disable=wrong-import-position

@@ -257,9 +257,7 @@ def test_a_signal_before_training_is_one_line_and_leaves_nothing_half_written(co
   workdir = tmp_path / 'w'
   process = subprocess.Popen([sys.executable, 'tests/fault_launcher.py', f'pause:{phase}', '--workdir',
                               str(workdir), *COMMON, f'--config.data.path={corpus}'], cwd=ROOT, text=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(),
-                             # a shell's background job ignores SIGINT, and its children with it
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
   for line in process.stderr:
     if 'paused in' in line:
       break
