@@ -12,7 +12,8 @@ import sys
 
 import jax
 
-from t2t.data import synthetic, text
+from t2t import demo_corpus
+from t2t.data import text
 from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
@@ -23,7 +24,7 @@ def load_pairs(data_config, split: str, max_examples: int | None = None) -> list
   """Sentence pairs (source, target) of one split, in the configured direction."""
   source = data_config.source
   if source == 'builtin':
-    pairs = synthetic.load_builtin(split)
+    pairs = demo_corpus.load_builtin(split)
     if (data_config.src_lang, data_config.tgt_lang) == ('de', 'en'):
       pairs = [(de, en) for en, de in pairs]
     elif (data_config.src_lang, data_config.tgt_lang) != ('en', 'de'):
