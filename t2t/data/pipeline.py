@@ -1,9 +1,13 @@
 """From `config.data` to token ids: pick the source, train or load the tokenizer, encode.
 
 Sources (config.data.source):
-  'builtin'  the synthetic English->German corpus shipped with t2t (offline demo)
+  'builtin'  the synthetic English->German corpus shipped with t2t (offline demo, t2t/demo_corpus.py)
   'text'     <config.data.path>/<split>.<lang> files, one sentence per line
   'tfds'     any TensorFlow Datasets translation dataset (config.data.tfds_name)
+
+The training split is streamed, never held as Python strings: one pass samples sentences for
+the tokenizer (first run only), one encodes into the workdir's cache (t2t/data/encoded.py),
+which later runs memory-map instead.
 """
 
 import itertools
@@ -19,7 +23,6 @@ from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_toke
 from t2t.errors import UserError
 from t2t.files import write_atomic
 from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME  # noqa: F401  (TOKENIZER_NAME: export.py)
-
 
 # Pairs read, encoded and written per step when building the encoded training corpus.
 CHUNK_PAIRS = 65536
