@@ -70,13 +70,14 @@ class Stage:
 
   def __enter__(self):
     _reset_peak_rss()
-    self.start = time.time()
+    self.start, self.cpu = time.time(), time.process_time()
     return self
 
   def __exit__(self, *exc_info):
-    seconds, peak = time.time() - self.start, _peak_rss_gib()
-    self.results[self.name] = {'seconds': round(seconds, 1), 'peak_rss_gib': round(peak, 2)}
-    print(f'{self.name:>12}: {seconds:7.1f} s   peak RSS {peak:5.2f} GiB', flush=True)
+    seconds, cpu, peak = time.time() - self.start, time.process_time() - self.cpu, _peak_rss_gib()
+    self.results[self.name] = {'seconds': round(seconds, 1), 'cpu_seconds': round(cpu, 1),
+                               'peak_rss_gib': round(peak, 2)}
+    print(f'{self.name:>12}: {seconds:7.1f} s   CPU {cpu:7.1f} s   peak RSS {peak:5.2f} GiB', flush=True)
 
 
 def _reset_peak_rss():
@@ -109,7 +110,7 @@ def time_to_step(workdir: str, corpus: str, step: int) -> dict:
   """
   command = [sys.executable, 'train.py', '--config', 'configs/small.py', '--workdir', workdir,
              f'--config.data.path={corpus}', '--config.final_eval=False']
-  start = time.time()
+  start, children = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
   process = subprocess.Popen(command, cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env={**os.environ, 'T2T_PAUSE_AFTER_STEP': str(step)})
   lines = []
@@ -119,8 +120,10 @@ def time_to_step(workdir: str, corpus: str, step: int) -> dict:
       seconds = time.time() - start
       process.send_signal(signal.SIGTERM)
       process.communicate(timeout=600)
-      rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-      return {'seconds': round(seconds, 1), 'peak_rss_gib': round(rss, 2)}
+      usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+      cpu = usage.ru_utime + usage.ru_stime - children.ru_utime - children.ru_stime
+      return {'seconds': round(seconds, 1), 'cpu_seconds_incl_exit': round(cpu, 1),
+              'peak_rss_gib': round(usage.ru_maxrss / 2**20, 2)}
   process.wait()
   raise SystemExit(f'train.py exited {process.returncode}:\n' + ''.join(lines)[-3000:])
 
