@@ -87,7 +87,6 @@ def _flatten(tree: dict, prefix: str = '') -> dict:
 def prepare_data(config, workdir: str) -> Data:
   """Trains/loads the tokenizer, encodes the training split once (cached in the workdir),
   filters and packs; validation pairs are read and encoded in memory."""
-  eval_pairs = pipeline.load_pairs(config.data, config.data.eval_split)  # first: a wrong split fails fast
   tokenizer = pipeline.get_tokenizer(config, workdir)
   check_tokenizer(workdir, tokenizer.path)
   all_train = pipeline.encoded_train_pairs(config, workdir, tokenizer)
@@ -97,6 +96,7 @@ def prepare_data(config, workdir: str) -> Data:
                     dropped, len(all_train), config.max_len)
   if not len(train):
     raise UserError(f'no training pair fits config.max_len={config.max_len}: raise it')
+  eval_pairs = pipeline.load_pairs(config.data, config.data.eval_split)
   eval_examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, eval_pairs), config.max_len)
   if config.batch_size % jax.device_count():
     raise UserError(f'config.batch_size={config.batch_size} must be a multiple of the '
