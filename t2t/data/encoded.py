@@ -14,7 +14,6 @@ Glossary: P pairs, N tokens of one side.
 """
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import logging
@@ -88,14 +87,6 @@ def cache_key(data_config, split: str, max_examples: int | None, tokenizer_sha25
   return {'format': FORMAT, 'tokenizer_sha256': tokenizer_sha256, 'split': split,
           'max_examples': max_examples or None, 'tfds_data_dir': data_config.tfds_data_dir or None,
           **{k: data_config[k] for k in _FIXED_KEYS}}
-
-
-def file_sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def load_or_build(folder: str, key: dict, pair_chunks, tokenizer) -> tuple[EncodedPairs, dict]:

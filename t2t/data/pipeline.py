@@ -17,6 +17,7 @@ import sys
 
 import jax
 
+from t2t import checkpoint as ckpt
 from t2t import demo_corpus
 from t2t.data import encoded, text
 from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
@@ -112,7 +113,7 @@ def encoded_train_pairs(config, workdir: str, tokenizer: Tokenizer) -> encoded.E
   complete, else encodes into a folder of its own (the workdir need not be shared).
   """
   split, limit = config.data.train_split, config.data.max_train_examples or None
-  key = encoded.cache_key(config.data, split, limit, encoded.file_sha256(tokenizer.path))
+  key = encoded.cache_key(config.data, split, limit, ckpt.file_sha256(tokenizer.path))
   folder = os.path.join(workdir, encoded.FOLDER, split)
   if jax.process_index() != 0 and encoded.read_manifest(folder) is None:
     folder = os.path.join(workdir, encoded.FOLDER, f'.{split}.process{jax.process_index()}')
