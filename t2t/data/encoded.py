@@ -26,7 +26,6 @@ import numpy as np
 
 from t2t.errors import UserError
 
-FOLDER = 'encoded'
 FORMAT = 1
 # Settings that, changed, make a cache belong to a different corpus: refused, like trainer.FIXED_FIELDS.
 _FIXED_KEYS = ('source', 'path', 'tfds_name', 'src_lang', 'tgt_lang')

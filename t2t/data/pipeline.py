@@ -17,12 +17,12 @@ import sys
 
 import jax
 
-from t2t import checkpoint as ckpt
 from t2t import demo_corpus
 from t2t.data import encoded, text
 from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
+from t2t import workdir as wd
 from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME  # noqa: F401  (TOKENIZER_NAME: export.py)
 
 # Pairs read, encoded and written per step when building the encoded training corpus.
@@ -113,10 +113,10 @@ def encoded_train_pairs(config, workdir: str, tokenizer: Tokenizer) -> encoded.E
   complete, else encodes into a folder of its own (the workdir need not be shared).
   """
   split, limit = config.data.train_split, config.data.max_train_examples or None
-  key = encoded.cache_key(config.data, split, limit, ckpt.file_sha256(tokenizer.path))
-  folder = os.path.join(workdir, encoded.FOLDER, split)
+  key = encoded.cache_key(config.data, split, limit, wd.file_sha256(tokenizer.path))
+  folder = wd.encoded_path(workdir, split)
   if jax.process_index() != 0 and encoded.read_manifest(folder) is None:
-    folder = os.path.join(workdir, encoded.FOLDER, f'.{split}.process{jax.process_index()}')
+    folder = wd.encoded_path(workdir, f'.{split}.process{jax.process_index()}')
   pairs, _ = encoded.load_or_build(folder, key, lambda: iter_pairs(config.data, split, limit),
                                    tokenizer)
   return pairs
