@@ -105,14 +105,13 @@ def small_config(corpus: str):
 def time_to_step(workdir: str, corpus: str, step: int) -> dict:
   """Runs train.py (configs/small.py) until it has run `step`; wall time and peak RSS to there.
 
-  train.py's test hook T2T_PAUSE_AFTER_STEP makes it report "paused after step k" once step k
+  tests/paused_train.py (train.py with a pause hook) reports "paused after step k" once step k
   has run; it is then sent SIGTERM, so it checkpoints that step and exits (the next run resumes).
   """
-  command = [sys.executable, 'train.py', '--config', 'configs/small.py', '--workdir', workdir,
+  command = [sys.executable, 'tests/paused_train.py', str(step), '--config', 'configs/small.py', '--workdir', workdir,
              f'--config.data.path={corpus}', '--config.final_eval=False']
   start, children = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
-  process = subprocess.Popen(command, cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env={**os.environ, 'T2T_PAUSE_AFTER_STEP': str(step)})
+  process = subprocess.Popen(command, cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
   lines = []
   for line in process.stderr:
     lines.append(line)
