@@ -12,7 +12,7 @@ import numpy as np
 
 from t2t.config import load_config_file
 from t2t.data import pipeline
-from t2t.data.batching import TrainBatches, filter_by_length
+from t2t.data.batching import TrainBatches
 
 
 def load_config(path: str):
@@ -21,9 +21,8 @@ def load_config(path: str):
 
 def real_batch(config, workdir: str):
   """The first packed training batch of the config's data, its tokenizer, and the fill of one epoch."""
-  pairs = pipeline.load_pairs(config.data, config.data.train_split, config.data.max_train_examples or None)
-  tokenizer = pipeline.get_tokenizer(config, workdir, pairs)
-  examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, pairs), config.max_len)
+  tokenizer = pipeline.get_tokenizer(config, workdir)
+  examples, _ = pipeline.encoded_train_pairs(config, workdir, tokenizer).filter_by_length(config.max_len)
   batches = TrainBatches(examples, config.batch_size, config.max_len, config.seed)
   return next(batches), tokenizer, batches.epoch_fill()
 

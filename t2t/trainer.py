@@ -87,17 +87,18 @@ def _flatten(tree: dict, prefix: str = '') -> dict:
 
 
 def prepare_data(config, workdir: str) -> Data:
-  """Loads both splits, trains/loads the tokenizer, encodes, filters and packs."""
-  limit = config.data.max_train_examples or None
-  train_pairs = pipeline.load_pairs(config.data, config.data.train_split, limit)
-  eval_pairs = pipeline.load_pairs(config.data, config.data.eval_split)
-  tokenizer = pipeline.get_tokenizer(config, workdir, train_pairs)
-  train, dropped = filter_by_length(pipeline.encode_pairs(tokenizer, train_pairs), config.max_len)
+  """Trains/loads the tokenizer, encodes the training split once (cached in the workdir),
+  filters and packs; validation pairs are read and encoded in memory."""
+  tokenizer = pipeline.get_tokenizer(config, workdir)
+  check_tokenizer(workdir, tokenizer.path)
+  all_train = pipeline.encoded_train_pairs(config, workdir, tokenizer)
+  train, dropped = all_train.filter_by_length(config.max_len)
   if dropped:
     logging.warning('dropped %d of %d training pairs longer than config.max_len=%d tokens',
-                    dropped, len(train_pairs), config.max_len)
-  if not train:
+                    dropped, len(all_train), config.max_len)
+  if not len(train):
     raise UserError(f'no training pair fits config.max_len={config.max_len}: raise it')
+  eval_pairs = pipeline.load_pairs(config.data, config.data.eval_split)
   eval_examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, eval_pairs), config.max_len)
   batches = TrainBatches(train, config.batch_size, config.max_len, config.seed,
                          jax.process_index(), jax.process_count())
@@ -261,7 +262,6 @@ def _train_and_evaluate(config, workdir: str, after_step: AfterStep | None) -> d
   check_workdir(config, workdir)
   data = prepare_data(config, workdir)
   model_config = ModelConfig.from_config(config.model, data.tokenizer.vocab_size)
-  check_tokenizer(workdir, data.tokenizer.path)
   wd.write_train_config(workdir, config)
   wd.write_model_config(workdir, model_config)
   checkpointer = ckpt.Checkpointer(workdir, config.keep_checkpoints)

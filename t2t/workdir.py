@@ -7,6 +7,7 @@
   checkpoints/<step>/  orbax checkpoints (t2t/checkpoint.py): `state` and `data` (iterator position)
   best/<step>/         the same, for the step with the highest validation BLEU so far
                        (config.keep_best); best.json says which step and its BLEU
+  encoded/<split>/     the training split's token ids, made once (t2t/data/encoded.py)
   metrics.jsonl, tb/   training curves (t2t/monitor.py writes them, t2t/curves.py reads them)
   <name>.<search>.hyp  evaluate.py's translations (e.g. test.beam4.hyp)
   final_eval.json      the final evaluation's record; <test split>.final.hyp its translations
@@ -35,6 +36,7 @@ CHECKPOINTS = 'checkpoints'
 BEST_FOLDER = 'best'
 BEST_JSON = 'best.json'
 METRICS = 'metrics.jsonl'
+ENCODED = 'encoded'
 TENSORBOARD = 'tb'
 FINAL_EVAL_JSON = 'final_eval.json'
 
@@ -42,6 +44,11 @@ FINAL_EVAL_JSON = 'final_eval.json'
 def path(workdir: str, name: str) -> str:
   """<workdir>/<name> for one of the names above."""
   return os.path.join(workdir, name)
+
+
+def encoded_path(workdir: str, split: str) -> str:
+  """The folder of one split's encoded corpus (t2t/data/encoded.py)."""
+  return path(workdir, os.path.join(ENCODED, split))
 
 
 def hypothesis_path(workdir: str, name: str, search: str) -> str:

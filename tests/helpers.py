@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from t2t.data import synthetic
+from t2t import demo_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,4 +28,4 @@ def write_corpus(path, splits: dict):
 
 def builtin_corpus(path, **sizes):
   """The first n pairs of each built-in split, e.g. builtin_corpus(path, train=600, val=8)."""
-  return write_corpus(path, {split: synthetic.load_builtin(split)[:n] for split, n in sizes.items()})
+  return write_corpus(path, {split: demo_corpus.load_builtin(split)[:n] for split, n in sizes.items()})

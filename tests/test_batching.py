@@ -1,10 +1,14 @@
 """Packing and decode batching: every pair once, pairs isolated, resumable, split over processes."""
 
+import json
+
 import numpy as np
 
-from t2t.data.batch import BOS_ID, EOS_ID
+from t2t.data import batching
+from t2t.data.batch import BOS_ID, EOS_ID, Batch
 from t2t.data.batching import (TrainBatches, decode_batches, eval_batches, fill_fraction, filter_by_length,
                                pack_rows, rows_to_batch)
+from t2t.data.encoded import EncodedPairs
 
 
 def examples(n=300, seed=0):
@@ -106,3 +110,85 @@ def test_decode_batches_sort_by_length_and_map_back():
   lengths = [len(sources[i]) for i in seen]
   assert lengths == sorted(lengths)
   assert {b.src_len for b in batches} <= {16, 32, 48, 64}
+
+
+def reference_batches(data, global_rows, row_len, seed, count):
+  """The packing t2t used before the encoded corpus (lists of ids, one Python loop per token),
+  frozen here so the vectorised layout can be compared with it batch for batch."""
+  def pack(order):
+    open_rows, rows = [], []
+    for i in order:
+      s, t = len(data[i][0]) + 1, len(data[i][1]) + 1
+      for j, (su, tu, items) in enumerate(open_rows):
+        if su + s <= row_len and tu + t <= row_len:
+          items.append(int(i))
+          open_rows[j] = (su + s, tu + t, items)
+          break
+      else:
+        open_rows.append((s, t, [int(i)]))
+        if len(open_rows) > 16:
+          rows.append(open_rows.pop(0)[2])
+    return rows + [items for _, _, items in open_rows]
+
+  def layout(rows):
+    arrays = {k: np.zeros((global_rows, row_len), np.int32) for k in Batch._fields}
+    for r, items in enumerate(rows):
+      s_at = t_at = 0
+      for seg, i in enumerate(items, start=1):
+        src, tgt = data[i]
+        s, t = len(src) + 1, len(tgt) + 1
+        arrays['src'][r, s_at:s_at + s] = list(src) + [EOS_ID]
+        arrays['src_pos'][r, s_at:s_at + s] = np.arange(s)
+        arrays['src_seg'][r, s_at:s_at + s] = seg
+        arrays['tgt_in'][r, t_at:t_at + t] = [BOS_ID] + list(tgt)
+        arrays['tgt_out'][r, t_at:t_at + t] = list(tgt) + [EOS_ID]
+        arrays['tgt_pos'][r, t_at:t_at + t] = np.arange(t)
+        arrays['tgt_seg'][r, t_at:t_at + t] = seg
+        s_at, t_at = s_at + s, t_at + t
+    return Batch(**arrays)
+
+  epoch, index, out = 0, 0, []
+  rows = pack(np.random.default_rng([seed, 0]).permutation(len(data)))
+  while len(out) < count:
+    if index >= max(len(rows) // global_rows, 1):
+      epoch, index = epoch + 1, 0
+      rows = pack(np.random.default_rng([seed, epoch]).permutation(len(data)))
+    out.append(layout(rows[index * global_rows:(index + 1) * global_rows]))
+    index += 1
+  return out
+
+
+def test_batches_equal_the_list_based_packing_of_before():
+  """A corpus of one packing chunk (Multi30k, the demo) gets exactly the batches it used to."""
+  data = examples(400, seed=5)
+  batches = TrainBatches(EncodedPairs.from_lists(data), 6, 32, seed=2)
+  expected = reference_batches(data, 6, 32, 2, batches.batches_per_epoch() + 4)  # into epoch 1
+  for want in expected:
+    got = next(batches)
+    for field in Batch._fields:
+      np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+
+
+def test_chunked_packing_is_as_tight_and_resumes_exactly(monkeypatch):
+  data = examples(3000, seed=1)
+  whole = TrainBatches(data, 8, 32, seed=0)
+  one_chunk_fill = whole.epoch_fill()
+  monkeypatch.setattr(batching, 'PACKING_CHUNK', 500)
+  a = TrainBatches(data, 8, 32, seed=0)
+  assert a.num_chunks() == 6
+  epoch = []
+  while a.epoch == 0:
+    epoch.append(next(a))
+  epoch.pop()  # the first batch of epoch 1
+  pairs = [p for b in epoch for p in unpack(b)]
+  assert len(pairs) == len(set(pairs)) >= 0.97 * len(data)  # each at most once; few left out
+  fills = [fill_fraction(b) for b in epoch]
+  assert abs(np.mean(fills) - one_chunk_fill) < 0.01
+  b = TrainBatches(data, 8, 32, seed=0)
+  for _ in range(len(epoch) // 2 + 1):
+    next(b)
+  c = TrainBatches(data, 8, 32, seed=0)
+  c.restore(json.loads(json.dumps(b.state())))  # as a checkpoint stores it
+  assert c.state()['chunk'] > 0
+  for expected in epoch[len(epoch) // 2 + 1:]:
+    np.testing.assert_array_equal(next(c).tgt_out, expected.tgt_out)

@@ -16,7 +16,7 @@ ctranslate2 = pytest.importorskip('ctranslate2')
 
 from t2t import export  # pylint: disable=wrong-import-position
 from t2t.config import ModelConfig  # pylint: disable=wrong-import-position
-from t2t.data import synthetic  # pylint: disable=wrong-import-position
+from t2t import demo_corpus  # pylint: disable=wrong-import-position
 from t2t.data.batch import BOS_ID, EOS_ID  # pylint: disable=wrong-import-position
 from t2t.evaluation import load_model  # pylint: disable=wrong-import-position
 from t2t.inference import SearchOptions, Translator  # pylint: disable=wrong-import-position
@@ -60,7 +60,7 @@ def both(exported):
   """(t2t Translator, CTranslate2 translator, tokenizer, model config, 20 source id lists)."""
   workdir, out = exported
   config, params, tokenizer = load_model(str(workdir))
-  sentences = [en for en, _ in synthetic.load_builtin('test')[:40]]
+  sentences = [en for en, _ in demo_corpus.load_builtin('test')[:40]]
   sources = [s for s in tokenizer.encode_batch(sentences) if len(s) < 40][:20]
   assert len(sources) == 20
   return Translator(config, params, tokenizer, batch_size=8), export.ct2_translator(str(out)), tokenizer, config, sources

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from t2t import checkpoint as ckpt
-from t2t.data import synthetic
+from t2t import demo_corpus
 from helpers import write_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,10 +85,10 @@ def corpus(tmp_path_factory):
   global CACHE
   CACHE = tmp_path_factory.mktemp('jax_cache')
   path = tmp_path_factory.mktemp('corpus')
-  train = synthetic.load_builtin('train')[:600]
+  train = demo_corpus.load_builtin('train')[:600]
   train.insert(100, ('', 'ein Satz ohne Quelle'))
   train.insert(200, (' '.join(['the house'] * 40), ' '.join(['das Haus'] * 40)))
-  return write_corpus(path, {'train': train, 'val': synthetic.load_builtin('val')[:8]})
+  return write_corpus(path, {'train': train, 'val': demo_corpus.load_builtin('val')[:8]})
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from t2t.data.tfds_source import load_tfds
+from t2t.data.tfds_source import iter_tfds, load_tfds
 from t2t.errors import UserError
 
 
@@ -114,3 +114,14 @@ def test_import_does_not_import_tensorflow():
           "loaded = [m for m in ('tensorflow', 'tensorflow_datasets') if m in sys.modules]\n"
           'assert not loaded, loaded\n')
   subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_iter_tfds_streams_bounded_chunks(tfds):
+  """A WMT-sized split is handed on a tf.data batch at a time, never collected whole."""
+  with tfds.testing.mock_data(num_examples=2500):
+    chunks = iter_tfds('ted_hrlr_translate/pt_to_en', 'validation', 'pt', 'en')
+    first = next(chunks)
+    rest = list(chunks)
+    everything = load_tfds('ted_hrlr_translate/pt_to_en', 'validation', 'pt', 'en')
+  assert 0 < len(first) <= 1024 and all(len(c) <= 1024 for c in rest)
+  assert first + [p for c in rest for p in c] == everything and len(everything) == 2500

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from t2t import streaming
-from t2t.data import synthetic
+from t2t import demo_corpus
 from t2t.errors import UserError
 from t2t.evaluation import load_model
 from t2t.inference import SearchOptions, Translator
@@ -37,7 +37,7 @@ def translator(workdir):
 
 @pytest.fixture(scope='module')
 def lines():
-  sentences = [en for en, _ in synthetic.load_builtin('test')[:5]]
+  sentences = [en for en, _ in demo_corpus.load_builtin('test')[:5]]
   return [sentences[0], '', sentences[1], LONG, '', sentences[2], sentences[3], sentences[4]]
 
 
@@ -130,7 +130,7 @@ def test_decode_batches_count_rows_and_outputs_do_not_depend_on_them(workdir, li
   assert small.sentences_per_batch(GREEDY) == 8
   assert small.sentences_per_batch(beam4) == max(1, 8 // devices // 4) * devices
   assert large.sentences_per_batch(beam4) == 16
-  sentences = [en for en, _ in synthetic.load_builtin('test')[:12]]
+  sentences = [en for en, _ in demo_corpus.load_builtin('test')[:12]]
   for options in (GREEDY, beam4):
     assert small.translate(sentences, options) == large.translate(sentences, options)
 

@@ -11,16 +11,22 @@ Examples are pairs (src_ids, tgt_ids) of token-id lists without EOS/BOS.
 """
 
 import dataclasses
+import itertools
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from t2t.data.batch import BOS_ID, EOS_ID, Batch, unpacked
+from t2t.data.encoded import EncodedPairs
 
 Example = tuple[Sequence[int], Sequence[int]]
 
 # Open rows kept while packing; more rows fill better, 16 is already within ~1% of optimal.
 PACKING_POOL = 16
+# Pairs of one epoch packed together: an epoch's shuffled pairs are packed this many at a
+# time, so memory and the pause before a (resumed) run's first batch do not grow with the
+# corpus. A corpus of at most this many pairs (Multi30k, the demo) is packed as one chunk.
+PACKING_CHUNK = 1 << 17
 DECODE_BUCKETS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
@@ -30,43 +36,76 @@ def filter_by_length(examples: Sequence[Example], max_len: int):
   return kept, len(examples) - len(kept)
 
 
-def pack_rows(examples: Sequence[Example], order: np.ndarray, row_len: int) -> list[list[int]]:
-  """First-fit packing of examples (in `order`) into rows; returns rows as lists of indices."""
+def _as_encoded(examples) -> EncodedPairs:
+  return examples if isinstance(examples, EncodedPairs) else EncodedPairs.from_lists(examples)
+
+
+def pack_rows(examples, order: np.ndarray, row_len: int) -> list[list[int]]:
+  """First-fit packing of examples (in `order`) into rows; returns rows as lists of indices.
+
+  `examples` is an EncodedPairs or a list of (src ids, tgt ids). The loop runs once per pair
+  (not per token) over plain ints.
+  """
+  pairs = _as_encoded(examples)
+  src_slots = (pairs.src_len[order] + 1).tolist()
+  tgt_slots = (pairs.tgt_len[order] + 1).tolist()
   open_rows: list[tuple[int, int, list[int]]] = []  # (source slots used, target slots used, items)
   rows = []
-  for i in order:
-    s, t = len(examples[i][0]) + 1, len(examples[i][1]) + 1
+  for i, s, t in zip(np.asarray(order).tolist(), src_slots, tgt_slots):
     for j, (su, tu, items) in enumerate(open_rows):
       if su + s <= row_len and tu + t <= row_len:
-        items.append(int(i))
+        items.append(i)
         open_rows[j] = (su + s, tu + t, items)
         break
     else:
-      open_rows.append((s, t, [int(i)]))
+      open_rows.append((s, t, [i]))
       if len(open_rows) > PACKING_POOL:
         rows.append(open_rows.pop(0)[2])  # the oldest row is the fullest on average
   rows.extend(items for _, _, items in open_rows)
   return rows
 
 
-def rows_to_batch(examples: Sequence[Example], rows: Sequence[Sequence[int]], num_rows: int,
-                  row_len: int) -> Batch:
-  """Lays out packed rows as a Batch [num_rows, row_len]; missing rows are all padding."""
-  arrays = {k: np.zeros((num_rows, row_len), np.int32) for k in Batch._fields}
-  for r, items in enumerate(rows):
-    s_at = t_at = 0
-    for seg, i in enumerate(items, start=1):
-      src, tgt = examples[i]
-      s, t = len(src) + 1, len(tgt) + 1
-      arrays['src'][r, s_at:s_at + s] = list(src) + [EOS_ID]
-      arrays['src_pos'][r, s_at:s_at + s] = np.arange(s)
-      arrays['src_seg'][r, s_at:s_at + s] = seg
-      arrays['tgt_in'][r, t_at:t_at + t] = [BOS_ID] + list(tgt)
-      arrays['tgt_out'][r, t_at:t_at + t] = list(tgt) + [EOS_ID]
-      arrays['tgt_pos'][r, t_at:t_at + t] = np.arange(t)
-      arrays['tgt_seg'][r, t_at:t_at + t] = seg
-      s_at, t_at = s_at + s, t_at + t
-  return Batch(**arrays)
+def rows_to_batch(examples, rows: Sequence[Sequence[int]], num_rows: int, row_len: int) -> Batch:
+  """Lays out packed rows as a Batch [num_rows, row_len]; missing rows are all padding.
+
+  Vectorised over the batch's pairs: tokens are gathered from the flat arrays of an
+  EncodedPairs (a list of (src ids, tgt ids) is converted first).
+  """
+  pairs = _as_encoded(examples)
+  per_row = np.fromiter(map(len, rows), np.int64, len(rows))
+  items = np.fromiter(itertools.chain.from_iterable(rows), np.int64, int(per_row.sum()))  # [K]
+  row_of = np.repeat(np.arange(len(rows)), per_row)                                       # [K]
+  first_item = np.repeat(_exclusive_cumsum(per_row), per_row)                             # [K]
+  seg = (np.arange(len(items)) - first_item + 1).astype(np.int32)                         # [K]
+  arrays = {}
+  for side, tokens, start, length in (('src', pairs.src_tokens, pairs.src_start, pairs.src_len),
+                                      ('tgt', pairs.tgt_tokens, pairs.tgt_start, pairs.tgt_len)):
+    n = length[items].astype(np.int64) + 1                     # [K] slots: tokens + EOS (or BOS)
+    ends = np.cumsum(n)
+    row_start = ends[first_item] - n[first_item]               # [K] first slot of the item's row
+    slot_item = np.repeat(np.arange(len(items)), n)            # [M] item of each used slot
+    pos = np.arange(len(slot_item)) - np.repeat(ends - n, n)   # [M] position within the item
+    dest = np.repeat(row_of * row_len + (ends - n - row_start), n) + pos  # [M] flat slot
+    last = pos == n[slot_item] - 1                             # [M] the EOS slot of each item
+    at = np.repeat(start[items], n) + pos                      # [M] token index (EOS: one past)
+    content = tokens[np.where(last, 0, at)].astype(np.int32) if len(tokens) else np.zeros(len(at), np.int32)
+    flat = {name: np.zeros(num_rows * row_len, np.int32) for name in ('tok', 'in', 'pos', 'seg')}
+    flat['tok'][dest] = np.where(last, EOS_ID, content)        # tokens + EOS
+    flat['pos'][dest] = pos
+    flat['seg'][dest] = np.repeat(seg, n)
+    shape = (num_rows, row_len)
+    if side == 'src':
+      arrays.update(src=flat['tok'], src_pos=flat['pos'], src_seg=flat['seg'])
+    else:
+      flat['in'][dest] = np.where(pos == 0, BOS_ID, np.roll(flat['tok'][dest], 1))  # BOS + tokens
+      arrays.update(tgt_in=flat['in'], tgt_out=flat['tok'], tgt_pos=flat['pos'], tgt_seg=flat['seg'])
+  return Batch(**{k: arrays[k].reshape(shape) for k in Batch._fields})
+
+
+def _exclusive_cumsum(x: np.ndarray) -> np.ndarray:
+  out = np.zeros(len(x), np.int64)
+  np.cumsum(x[:-1], out=out[1:])
+  return out
 
 
 def fill_fraction(batch: Batch) -> float:
@@ -82,68 +121,92 @@ def shard_for_devices(batch: Batch, num_devices: int) -> Batch:
 
 @dataclasses.dataclass
 class TrainBatches:
-  """Endless packed training batches, reproducible from (seed, epoch, index).
+  """Endless packed training batches, reproducible from (seed, epoch, chunk, index).
 
-  Each epoch shuffles all examples with a generator seeded by (seed, epoch) and packs them
-  into rows; global batch i is rows [i * G, (i + 1) * G) and this process takes its own
+  Each epoch shuffles all examples with a generator seeded by (seed, epoch), cuts the order
+  into chunks of PACKING_CHUNK pairs and packs each chunk into rows (the rows of a chunk
+  that do not fill a whole global batch are left out, as at the end of an epoch). Global
+  batch i of a chunk is its rows [i * G, (i + 1) * G) and this process takes its own
   contiguous share of it. Every process computes the same packing, so the position
   (`state()`) is the same on all hosts and a resumed run continues with the exact batch it
-  would have seen.
+  would have seen, after packing only the chunk it is in.
   """
-  examples: Sequence[Example]
+  examples: EncodedPairs | Sequence[Example]
   global_rows: int   # G, rows per step over all processes
   row_len: int       # L
   seed: int
   process_index: int = 0
   process_count: int = 1
   epoch: int = 0
-  index: int = 0     # batches of this epoch already returned
+  index: int = 0     # batches of this chunk already returned
+  chunk: int = 0     # chunk of this epoch being read
 
   def __post_init__(self):
     if self.global_rows % self.process_count:
       raise ValueError(f'batch of {self.global_rows} rows does not split over {self.process_count} processes')
+    self.examples = _as_encoded(self.examples)
     self.rows = self.global_rows // self.process_count  # R, this process's rows per step
-    self._epoch_rows = None
-    self._epoch_rows_for = None
+    self._order, self._order_for = None, None
+    self._chunk_rows, self._chunk_rows_for = None, None
 
   def state(self) -> dict:
-    return {'epoch': self.epoch, 'index': self.index, 'seed': self.seed}
+    return {'epoch': self.epoch, 'chunk': self.chunk, 'index': self.index, 'seed': self.seed}
 
   def restore(self, state: dict) -> None:
     self.epoch, self.index = int(state['epoch']), int(state['index'])
+    self.chunk = int(state.get('chunk', 0))  # checkpoints from before chunking: one chunk
 
-  def _rows(self) -> list[list[int]]:
-    if self._epoch_rows_for != self.epoch:
-      order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.examples))
-      self._epoch_rows = pack_rows(self.examples, order, self.row_len)
-      self._epoch_rows_for = self.epoch
-    return self._epoch_rows
+  def num_chunks(self) -> int:
+    return max(-(-len(self.examples) // PACKING_CHUNK), 1)
+
+  def _rows(self, epoch: int, chunk: int) -> list[list[int]]:
+    if self._order_for != epoch:
+      self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.examples))
+      self._order_for = epoch
+    if self._chunk_rows_for != (epoch, chunk):
+      order = self._order[chunk * PACKING_CHUNK:(chunk + 1) * PACKING_CHUNK]
+      self._chunk_rows = pack_rows(self.examples, order, self.row_len)
+      self._chunk_rows_for = (epoch, chunk)
+    return self._chunk_rows
+
+  def _batches_in(self, rows) -> int:
+    return max(len(rows) // self.global_rows, 1)
 
   def epoch_fill(self) -> float:
-    """Fraction of source and target slots holding real tokens over this epoch's packed rows."""
-    rows = self._rows()
-    real = sum(len(self.examples[i][0]) + len(self.examples[i][1]) + 2 for r in rows for i in r)
+    """Fraction of source and target slots holding real tokens in the packed rows of this
+    epoch's first chunk (the whole epoch for a corpus of at most PACKING_CHUNK pairs)."""
+    rows = self._rows(self.epoch, 0)
+    items = np.fromiter(itertools.chain.from_iterable(rows), np.int64)
+    real = int(self.examples.src_len[items].sum() + self.examples.tgt_len[items].sum()) + 2 * len(items)
     return real / (2 * len(rows) * self.row_len)
 
   def batches_per_epoch(self) -> int:
-    return max(len(self._rows()) // self.global_rows, 1)
+    """Exact for one chunk; else estimated from the first chunk's packing."""
+    per_chunk = self._batches_in(self._rows(self.epoch, 0))
+    if self.num_chunks() == 1:
+      return per_chunk
+    return round(per_chunk * len(self.examples) / min(PACKING_CHUNK, len(self.examples)))
 
   def __iter__(self) -> Iterator[Batch]:
     return self
 
   def __next__(self) -> Batch:
-    if self.index >= self.batches_per_epoch():
-      self.epoch, self.index = self.epoch + 1, 0
+    rows = self._rows(self.epoch, self.chunk)
+    if self.index >= self._batches_in(rows):
+      self.chunk, self.index = self.chunk + 1, 0
+      if self.chunk >= self.num_chunks():
+        self.epoch, self.chunk = self.epoch + 1, 0
+      rows = self._rows(self.epoch, self.chunk)
     start = self.index * self.global_rows + self.process_index * self.rows
-    rows = self._rows()[start:start + self.rows]
     self.index += 1
-    return rows_to_batch(self.examples, rows, self.rows, self.row_len)
+    return rows_to_batch(self.examples, rows[start:start + self.rows], self.rows, self.row_len)
 
 
 def eval_batches(examples: Sequence[Example], rows: int, row_len: int) -> list[Batch]:
   """Packed batches covering every example once, in a fixed order (for validation loss)."""
-  packed = pack_rows(examples, np.arange(len(examples)), row_len)
-  return [rows_to_batch(examples, packed[i:i + rows], rows, row_len)
+  pairs = _as_encoded(examples)
+  packed = pack_rows(pairs, np.arange(len(pairs)), row_len)
+  return [rows_to_batch(pairs, packed[i:i + rows], rows, row_len)
           for i in range(0, len(packed), rows)]
 
 

@@ -1,58 +1,85 @@
 """From `config.data` to token ids: pick the source, train or load the tokenizer, encode.
 
 Sources (config.data.source):
-  'builtin'  the synthetic English->German corpus shipped with t2t (offline demo)
+  'builtin'  the synthetic English->German corpus shipped with t2t (offline demo, t2t/demo_corpus.py)
   'text'     <config.data.path>/<split>.<lang> files, one sentence per line
   'tfds'     any TensorFlow Datasets translation dataset (config.data.tfds_name)
+
+The training split is streamed, never held as Python strings: one pass samples sentences for
+the tokenizer (first run only), one encodes into the workdir's cache (t2t/data/encoded.py),
+which later runs memory-map instead.
 """
 
+import itertools
 import logging
 import os
 import sys
 
 import jax
 
-from t2t.data import synthetic, text
+from t2t import demo_corpus
+from t2t.data import encoded, text
 from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
+from t2t import workdir as wd
 from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME  # noqa: F401  (TOKENIZER_NAME: export.py)
+
+# Pairs read, encoded and written per step when building the encoded training corpus.
+CHUNK_PAIRS = 65536
 
 
 def load_pairs(data_config, split: str, max_examples: int | None = None) -> list[tuple[str, str]]:
   """Sentence pairs (source, target) of one split, in the configured direction."""
+  return [pair for chunk in iter_pairs(data_config, split, max_examples) for pair in chunk]
+
+
+def iter_pairs(data_config, split: str, max_examples: int | None = None):
+  """`load_pairs` as lists of at most CHUNK_PAIRS pairs, read as they are needed.
+
+  Text files and TFDS are streamed, so a WMT-sized split is never held as Python strings.
+  """
   source = data_config.source
   if source == 'builtin':
-    pairs = synthetic.load_builtin(split)
+    pairs = demo_corpus.load_builtin(split)
     if (data_config.src_lang, data_config.tgt_lang) == ('de', 'en'):
       pairs = [(de, en) for en, de in pairs]
     elif (data_config.src_lang, data_config.tgt_lang) != ('en', 'de'):
       raise UserError('the builtin corpus is English-German: set config.data.src_lang/tgt_lang '
                       "to 'en'/'de' or 'de'/'en'")
+    yield from _chunks(pairs[:max_examples] if max_examples else pairs)
   elif source == 'text':
     if not data_config.path:
       raise UserError("config.data.path is empty: set it to the folder holding <split>.<lang> files, "
                       "e.g. --config.data.path=../shared/data/multi30k")
     src_path, tgt_path = text.split_paths(data_config.path, split, data_config.src_lang,
                                           data_config.tgt_lang)
-    pairs, stats = text.read_parallel(src_path, tgt_path)
+    stats: dict = {}
+    pairs = text.iter_parallel(src_path, tgt_path, stats)
+    yield from _chunks(itertools.islice(pairs, max_examples) if max_examples else pairs)
     if stats.get('empty_skipped'):
       logging.warning('%s/%s: skipped %d pairs with an empty side', src_path, tgt_path,
                       stats['empty_skipped'])
   elif source == 'tfds':
     from t2t.data import tfds_source  # keeps TensorFlow out of every other path
-    pairs = tfds_source.load_tfds(data_config.tfds_name, split, data_config.src_lang,
-                                  data_config.tgt_lang, data_config.tfds_data_dir or None,
-                                  max_examples=max_examples)
+    yield from tfds_source.iter_tfds(data_config.tfds_name, split, data_config.src_lang,
+                                     data_config.tgt_lang, data_config.tfds_data_dir or None,
+                                     max_examples=max_examples)
   else:
     raise UserError(f"config.data.source={source!r}: use 'builtin', 'text' or 'tfds'")
-  return pairs[:max_examples] if max_examples else pairs
 
 
-def get_tokenizer(config, workdir: str, train_pairs) -> Tokenizer:
-  """The workdir's tokenizer; trained on the training pairs (joint vocabulary) on first use.
+def _chunks(pairs):
+  iterator = iter(pairs)
+  while chunk := list(itertools.islice(iterator, CHUNK_PAIRS)):
+    yield chunk
 
-  `config.tokenizer_path` names an existing SentencePiece model to copy in instead.
+
+def get_tokenizer(config, workdir: str) -> Tokenizer:
+  """The workdir's tokenizer; trained on the training split (joint vocabulary) on first use.
+
+  `config.tokenizer_path` names an existing SentencePiece model to copy in instead. Training
+  reads the split once, keeping a bounded sample (see `train_tokenizer`).
   """
   path = os.path.join(workdir, TOKENIZER_MODEL)
   if os.path.exists(path):
@@ -64,9 +91,12 @@ def get_tokenizer(config, workdir: str, train_pairs) -> Tokenizer:
       with open(config.tokenizer_path, 'rb') as f:
         write_atomic(path, f.read())
     return Tokenizer(config.tokenizer_path)
-  texts = [s for pair in train_pairs for s in pair]
+  chunks = iter_pairs(config.data, config.data.train_split, config.data.max_train_examples or None)
+  first = next(chunks, [])
+  # 'auto' looks at the first CHUNK_PAIRS pairs (the whole split for corpora up to that size).
   coverage = resolve_character_coverage(config.get('character_coverage', 'auto'),
-                                        [[s for s, _ in train_pairs], [t for _, t in train_pairs]])
+                                        [[s for s, _ in first], [t for _, t in first]])
+  texts = (s for chunk in itertools.chain([first], chunks) for pair in chunk for s in pair)
   # Every process trains the same deterministic model; only process 0 writes it.
   prefix = os.path.join(workdir, TOKENIZER_NAME)
   if jax.process_index() != 0:
@@ -76,9 +106,24 @@ def get_tokenizer(config, workdir: str, train_pairs) -> Tokenizer:
                          seed=config.seed)
 
 
+def encoded_train_pairs(config, workdir: str, tokenizer: Tokenizer) -> encoded.EncodedPairs:
+  """The training split as token ids, from <workdir>/encoded/ (encoded and written on first use).
+
+  Process 0 keeps the cache in the workdir; another process uses it when it is there and
+  complete, else encodes into a folder of its own (the workdir need not be shared).
+  """
+  split, limit = config.data.train_split, config.data.max_train_examples or None
+  key = encoded.cache_key(config.data, split, limit, wd.file_sha256(tokenizer.path))
+  folder = wd.encoded_path(workdir, split)
+  if jax.process_index() != 0 and encoded.read_manifest(folder) is None:
+    folder = wd.encoded_path(workdir, f'.{split}.process{jax.process_index()}')
+  pairs, _ = encoded.load_or_build(folder, key, lambda: iter_pairs(config.data, split, limit),
+                                   tokenizer)
+  return pairs
+
+
 def encode_pairs(tokenizer: Tokenizer, pairs):
   """[(src text, tgt text)] -> [(src ids, tgt ids)] without EOS/BOS."""
   src = tokenizer.encode_batch([s for s, _ in pairs])
   tgt = tokenizer.encode_batch([t for _, t in pairs])
   return list(zip(src, tgt))
-

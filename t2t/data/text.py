@@ -55,11 +55,22 @@ def read_parallel(src_path: str, tgt_path: str) -> tuple[list[tuple[str, str]], 
     UserError: a file is missing or unreadable, is not valid UTF-8, the two files have
       different line counts, or no non-empty pair remains.
   """
+  stats: dict = {}
+  pairs = list(iter_parallel(src_path, tgt_path, stats))
+  return pairs, stats
+
+
+def iter_parallel(src_path: str, tgt_path: str, stats: dict):
+  """`read_parallel` one pair at a time, for corpora too large to hold as Python strings.
+
+  Yields (source, target) strings; fills `stats` ('lines', 'empty_skipped', 'pairs') once the
+  files are read to the end. Raises the same UserErrors as `read_parallel`, a line-count
+  mismatch only when the shorter file ends.
+  """
   # Both files are opened before either is read, so a missing target is reported at once.
   with _open(src_path) as src_file, _open(tgt_path) as tgt_file:
     src_lines = decoded_lines(src_file, src_path)
     tgt_lines = decoded_lines(tgt_file, tgt_path)
-    pairs = []
     lines = empty = 0
     for src in src_lines:
       tgt = next(tgt_lines, None)
@@ -68,18 +79,18 @@ def read_parallel(src_path: str, tgt_path: str) -> tuple[list[tuple[str, str]], 
         _raise_count_mismatch(src_path, n_src, tgt_path, lines)
       lines += 1
       if src and tgt:
-        pairs.append((src, tgt))
+        yield src, tgt
       else:
         empty += 1
     n_tgt_rest = sum(1 for _ in tgt_lines)
     if n_tgt_rest:
       _raise_count_mismatch(src_path, lines, tgt_path, lines + n_tgt_rest)
-  if not pairs:
+  if lines == empty:
     what = ('both files are empty' if lines == 0 else
             f'all {lines} lines are empty on at least one side')
     raise UserError(f'no sentence pairs in {src_path} and {tgt_path}: {what}; '
                     'check that config.data.path points at the corpus')
-  return pairs, {'lines': lines, 'empty_skipped': empty, 'pairs': len(pairs)}
+  stats.update(lines=lines, empty_skipped=empty, pairs=lines - empty)
 
 
 def read_lines(path: str) -> list[str]:

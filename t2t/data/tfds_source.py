@@ -40,6 +40,19 @@ def load_tfds(name: str, split: str, src_lang: str, tgt_lang: str, data_dir: str
     UserError: TFDS is not installed, the dataset, config, language or split does not
       exist, or the dataset can be neither found nor downloaded.
   """
+  pairs = []
+  for chunk in iter_tfds(name, split, src_lang, tgt_lang, data_dir, max_examples, download):
+    pairs.extend(chunk)
+  return pairs
+
+
+def iter_tfds(name: str, split: str, src_lang: str, tgt_lang: str, data_dir: str | None = None,
+              max_examples: int | None = None, download: bool = True):
+  """`load_tfds` in chunks of at most 1024 pairs, so a WMT-sized split is never held whole.
+
+  TFDS yields numpy arrays of UTF-8 bytes per tf.data batch; only the chunk being handed on
+  is decoded into Python strings. Arguments and errors as for `load_tfds`.
+  """
   tfds = _import_tfds()
   builder = _builder(tfds, name, data_dir)
   _check_languages(builder, name, src_lang, tgt_lang)
@@ -47,15 +60,19 @@ def load_tfds(name: str, split: str, src_lang: str, tgt_lang: str, data_dir: str
     _download_and_prepare(tfds, builder, name)
   dataset = _as_dataset(builder, name, split)
   dataset = dataset.map(lambda example: (example[src_lang], example[tgt_lang]))
-  pairs = []
+  left = max_examples if max_examples is not None else -1  # -1: no limit
   for src_batch, tgt_batch in tfds.as_numpy(dataset.batch(_READ_BATCH)):
+    chunk = []
     for src, tgt in zip(src_batch, tgt_batch):
       src, tgt = normalize(src.decode('utf-8')), normalize(tgt.decode('utf-8'))
       if src and tgt:
-        pairs.append((src, tgt))
-    if max_examples is not None and len(pairs) >= max_examples:
-      return pairs[:max_examples]
-  return pairs
+        chunk.append((src, tgt))
+    if left >= 0:
+      chunk = chunk[:left]
+      left -= len(chunk)
+    yield chunk
+    if left == 0:
+      return
 
 
 def _import_tfds():

@@ -109,7 +109,7 @@ def _content_ids(ids):
 
 def train_tokenizer(texts: Iterable[str], model_prefix_path: str, vocab_size: int,
                     character_coverage: float = 1.0, model_type: str = 'unigram',
-                    max_sentences: int = 2_000_000, seed: int = 0) -> Tokenizer:
+                    max_sentences: int = 1_000_000, seed: int = 0) -> Tokenizer:
   """Trains a SentencePiece model on in-memory sentences and loads it.
 
   Training is deterministic: at most `max_sentences` sentences are kept by a reservoir
@@ -131,7 +131,8 @@ def train_tokenizer(texts: Iterable[str], model_prefix_path: str, vocab_size: in
     character_coverage: fraction of characters covered by single-character pieces;
       1.0 for Latin-script languages, ~0.9995 for large alphabets (CJK).
     model_type: 'unigram', 'bpe', 'char' or 'word'.
-    max_sentences: cap on the sentences trained on (memory and time).
+    max_sentences: cap on the sentences trained on: 1M takes ~5 min and ~3 GiB on a
+      2-core CPU (bench/RESULTS.md), 2M about twice that.
     seed: seed of the subsample.
   Returns:
     The trained Tokenizer, loaded from `<prefix>.model`.

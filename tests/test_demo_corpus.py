@@ -1,4 +1,4 @@
-"""Tests for the built-in synthetic English->German corpus (t2t/data/synthetic.py)."""
+"""Tests for the built-in synthetic English->German corpus (t2t/demo_corpus.py)."""
 
 import hashlib
 import os
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from t2t.data import synthetic
+from t2t import demo_corpus
 from t2t.errors import UserError
 
 SIZES = {'train': 20000, 'val': 500, 'test': 1000}
@@ -18,16 +18,16 @@ CONJUNCTIONS = ('that', 'because', 'when', 'although', 'while')
 
 @pytest.fixture(scope='module')
 def corpus():
-  return {split: synthetic.load_builtin(split) for split in synthetic.SPLITS}
+  return {split: demo_corpus.load_builtin(split) for split in demo_corpus.SPLITS}
 
 
 def phrase(determiner, adjective, noun, plural=False):
-  adjective = synthetic._ADJECTIVE[adjective] if adjective else None
-  return synthetic.Phrase(synthetic._NOUN[noun], determiner, adjective, plural)
+  adjective = demo_corpus._ADJECTIVE[adjective] if adjective else None
+  return demo_corpus.Phrase(demo_corpus._NOUN[noun], determiner, adjective, plural)
 
 
 def clause(subject, verb, **parts):
-  return synthetic.Clause(subject, synthetic._VERB[verb], **parts)
+  return demo_corpus.Clause(subject, demo_corpus._VERB[verb], **parts)
 
 
 def words(text):
@@ -40,8 +40,8 @@ def sentence_initial(text):
 
 def finite_verb_forms():
   """Every finite German verb form, as it stands in second position or clause-finally."""
-  verbs = (synthetic._TRANSITIVE + synthetic._DATIVE + synthetic._DITRANSITIVE
-           + synthetic._INTRANSITIVE + synthetic._SAYING + (synthetic._BE,))
+  verbs = (demo_corpus._TRANSITIVE + demo_corpus._DATIVE + demo_corpus._DITRANSITIVE
+           + demo_corpus._INTRANSITIVE + demo_corpus._SAYING + (demo_corpus._BE,))
   second = {form for v in verbs for form in (v.german, v.german_plural)}
   final = {v.prefix + form for v in verbs for form in (v.german, v.german_plural)}
   return second, final
@@ -55,14 +55,14 @@ def test_sizes(corpus):
 
 
 def test_deterministic_within_process(corpus):
-  for split in synthetic.SPLITS:
-    assert synthetic.load_builtin(split) == corpus[split]
-  assert synthetic.load_builtin('val', seed=1) != corpus['val']
+  for split in demo_corpus.SPLITS:
+    assert demo_corpus.load_builtin(split) == corpus[split]
+  assert demo_corpus.load_builtin('val', seed=1) != corpus['val']
 
 
 def test_deterministic_across_processes(corpus):
   """A different hash seed changes set and dict-of-str orders; the corpus must not change."""
-  code = ('import hashlib; from t2t.data.synthetic import load_builtin; '
+  code = ('import hashlib; from t2t.demo_corpus import load_builtin; '
           'print(hashlib.sha256(repr(load_builtin("test")).encode()).hexdigest())')
   expected = hashlib.sha256(repr(corpus['test']).encode()).hexdigest()
   for hash_seed in ('1', '12345'):
@@ -83,23 +83,23 @@ def test_splits_are_disjoint_and_without_duplicates(corpus):
 
 def test_unknown_split_is_a_user_error():
   with pytest.raises(UserError) as error:
-    synthetic.load_builtin('dev')
+    demo_corpus.load_builtin('dev')
   message = str(error.value)
   assert '\n' not in message
-  assert all(split in message for split in synthetic.SPLITS)
+  assert all(split in message for split in demo_corpus.SPLITS)
 
 
 def test_translation_is_a_function_of_the_english():
   """No English sentence gets two different German translations, across seeds."""
   seen = {}
   for seed in (0, 1):
-    for split in synthetic.SPLITS:
-      for english, german in synthetic.load_builtin(split, seed):
+    for split in demo_corpus.SPLITS:
+      for english, german in demo_corpus.load_builtin(split, seed):
         assert seen.setdefault(english, german) == german, english
 
 
 def test_lengths(corpus):
-  pairs = [pair for split in synthetic.SPLITS for pair in corpus[split]]
+  pairs = [pair for split in demo_corpus.SPLITS for pair in corpus[split]]
   for side in (0, 1):
     lengths = [len(pair[side].split()) for pair in pairs]
     assert 4 <= min(lengths) and max(lengths) <= 20
@@ -128,7 +128,7 @@ def test_orthography(corpus):
 def test_not_a_copy_task(corpus):
   """Most pairs need reordering: a subordinate clause or a fronted adverb or place."""
   fronted_starts = tuple(sentence_initial(a.german) + ' '
-                         for a in synthetic._ADVERBS) + ('Im ', 'In ')
+                         for a in demo_corpus._ADVERBS) + ('Im ', 'In ')
   reordered = sum(',' in german or german.startswith(fronted_starts)
                   for _, german in corpus['train'])
   assert reordered >= 0.3 * len(corpus['train'])
@@ -136,7 +136,7 @@ def test_not_a_copy_task(corpus):
 
 def test_verb_second_and_verb_final_orders(corpus):
   second, final = finite_verb_forms()
-  adverbs = sorted((sentence_initial(a.german) for a in synthetic._ADVERBS), key=len,
+  adverbs = sorted((sentence_initial(a.german) for a in demo_corpus._ADVERBS), key=len,
                    reverse=True)
   checked = {'dass': 0, 'sub first': 0, 'adverb': 0}
   for _, german in corpus['train']:
@@ -187,12 +187,12 @@ def test_verb_second_and_verb_final_orders(corpus):
     ('the', 'dark', 'forest', False, 'dat', 'dem dunklen Wald'),
 ])
 def test_german_noun_phrase(determiner, adjective, noun, plural, case, expected):
-  assert synthetic._german_phrase(phrase(determiner, adjective, noun, plural), case) == expected
+  assert demo_corpus._german_phrase(phrase(determiner, adjective, noun, plural), case) == expected
 
 
 def test_negation_turns_indefinites_into_kein():
   def negated(noun_phrase, case):
-    return synthetic._german_phrase(noun_phrase, case, negated=True)
+    return demo_corpus._german_phrase(noun_phrase, case, negated=True)
 
   assert negated(phrase('a', 'big', 'dog'), 'acc') == 'keinen großen Hund'
   assert negated(phrase('a', None, 'child'), 'dat') == 'keinem Kind'
@@ -209,7 +209,7 @@ def test_negation_turns_indefinites_into_kein():
     ('their', None, 'child', True, 'their children'),
 ])
 def test_english_noun_phrase(determiner, adjective, noun, plural, expected):
-  assert synthetic._english_phrase(phrase(determiner, adjective, noun, plural)) == expected
+  assert demo_corpus._english_phrase(phrase(determiner, adjective, noun, plural)) == expected
 
 
 @pytest.mark.parametrize('key, noun_phrase, expected', [
@@ -227,7 +227,7 @@ def test_english_noun_phrase(determiner, adjective, noun, plural, expected):
     ('for:auf', phrase('the', None, 'bus'), 'auf den Bus'),
 ])
 def test_prepositional_phrase_case_and_contraction(key, noun_phrase, expected):
-  assert synthetic._german_pp((synthetic._PREPOSITIONS[key], noun_phrase)) == expected
+  assert demo_corpus._german_pp((demo_corpus._PREPOSITIONS[key], noun_phrase)) == expected
 
 
 # ----------------------------------------------------------------- hand-checked clauses
@@ -259,54 +259,54 @@ CHILD = phrase('the', None, 'child')
     (clause(MAN, 'sees', accusative=phrase('a', None, 'dog'), negated=True),
      'the man does not see a dog',
      'der Mann sieht keinen Hund', 'der Mann keinen Hund sieht'),
-    (clause(CHILD, 'lives', negated=True, pp=(synthetic._PREPOSITIONS['with:bei'],
+    (clause(CHILD, 'lives', negated=True, pp=(demo_corpus._PREPOSITIONS['with:bei'],
                                               phrase('the', None, 'grandmother'))),
      'the child does not live with the grandmother',
      'das Kind wohnt nicht bei der Großmutter',
      'das Kind nicht bei der Großmutter wohnt'),
     (clause(phrase('the', None, 'dog', True), 'is', negated=True,
-            predicate=synthetic._ADJECTIVE['hungry']),
+            predicate=demo_corpus._ADJECTIVE['hungry']),
      'the dogs are not hungry',
      'die Hunde sind nicht hungrig', 'die Hunde nicht hungrig sind'),
     (clause(MAN, 'buys', accusative=phrase('a', None, 'car'),
-            pp=(synthetic._PREPOSITIONS['for'], WOMAN), adverb=synthetic._ADVERB['today']),
+            pp=(demo_corpus._PREPOSITIONS['for'], WOMAN), adverb=demo_corpus._ADVERB['today']),
      'the man buys a car for the woman today',
      'der Mann kauft heute ein Auto für die Frau',
      'der Mann heute ein Auto für die Frau kauft'),
 ])
 def test_clause_orders(built, english, main, sub):
-  assert synthetic._english_clause(built) == english
-  assert synthetic._german_clause(built, 'main') == main
-  assert synthetic._german_clause(built, 'sub') == sub
+  assert demo_corpus._english_clause(built) == english
+  assert demo_corpus._german_clause(built, 'main') == main
+  assert demo_corpus._german_clause(built, 'sub') == sub
 
 
 def test_fronted_adverb_inverts_subject_and_verb():
   built = clause(WOMAN, 'buys', accusative=phrase('a', 'red', 'car'),
-                 adverb=synthetic._ADVERB['today'], fronted='adverb')
-  assert synthetic._english_clause(built) == 'today the woman buys a red car'
-  assert synthetic._german_clause(built, 'main') == 'heute kauft die Frau ein rotes Auto'
+                 adverb=demo_corpus._ADVERB['today'], fronted='adverb')
+  assert demo_corpus._english_clause(built) == 'today the woman buys a red car'
+  assert demo_corpus._german_clause(built, 'main') == 'heute kauft die Frau ein rotes Auto'
 
 
 def test_fronted_place_inverts_and_keeps_separable_prefix_last():
-  garden = (synthetic._PREPOSITIONS['in'], phrase('the', None, 'garden'))
+  garden = (demo_corpus._PREPOSITIONS['in'], phrase('the', None, 'garden'))
   built = clause(WOMAN, 'reads', accusative=phrase('a', None, 'book'), pp=garden,
                  fronted='pp')
-  assert synthetic._english_clause(built) == 'in the garden the woman reads a book'
-  assert synthetic._german_clause(built, 'main') == 'im Garten liest die Frau ein Buch'
+  assert demo_corpus._english_clause(built) == 'in the garden the woman reads a book'
+  assert demo_corpus._german_clause(built, 'main') == 'im Garten liest die Frau ein Buch'
   built = clause(WOMAN, 'invites', accusative=phrase('the', None, 'neighbor', True),
-                 adverb=synthetic._ADVERB['tonight'], fronted='adverb')
-  assert synthetic._german_clause(built, 'main') == (
+                 adverb=demo_corpus._ADVERB['tonight'], fronted='adverb')
+  assert demo_corpus._german_clause(built, 'main') == (
       'heute Abend lädt die Frau die Nachbarn ein')
-  assert synthetic._german_clause(built._replace(fronted=''), 'inverted') == (
+  assert demo_corpus._german_clause(built._replace(fronted=''), 'inverted') == (
       'lädt die Frau heute Abend die Nachbarn ein')
 
 
 def test_reported_speech_is_verb_final():
-  main = synthetic.Clause(MAN, synthetic._SAYING_VERB['says'])
+  main = demo_corpus.Clause(MAN, demo_corpus._SAYING_VERB['says'])
   sub = clause(WOMAN, 'sees', accusative=phrase('the', None, 'dog'))
-  german_main, german_sub = (synthetic._german_clause(main, 'main'),
-                             synthetic._german_clause(sub, 'sub'))
+  german_main, german_sub = (demo_corpus._german_clause(main, 'main'),
+                             demo_corpus._german_clause(sub, 'sub'))
   german = f'{german_main}, dass {german_sub}'
-  english = f'{synthetic._english_clause(main)} that {synthetic._english_clause(sub)}'
-  assert synthetic._sentence(german) == 'Der Mann sagt, dass die Frau den Hund sieht.'
-  assert synthetic._sentence(english) == 'The man says that the woman sees the dog.'
+  english = f'{demo_corpus._english_clause(main)} that {demo_corpus._english_clause(sub)}'
+  assert demo_corpus._sentence(german) == 'Der Mann sagt, dass die Frau den Hund sieht.'
+  assert demo_corpus._sentence(english) == 'The man says that the woman sees the dog.'
