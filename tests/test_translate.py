@@ -136,7 +136,7 @@ def test_decode_batches_count_rows_and_outputs_do_not_depend_on_them(workdir, li
 
 
 def test_command_line_keeps_alignment_under_invalid_and_odd_lines(workdir, translator):
-  good = [en for en, _ in synthetic.load_builtin('test')[:2]]
+  good = [en for en, _ in demo_corpus.load_builtin('test')[:2]]
   lines = [b'\xef\xbb\xbf' + good[0].encode() + b'\r',  # BOM and CRLF
            b'caf\xe9 au lait',                          # Latin-1, not UTF-8
            b'',
