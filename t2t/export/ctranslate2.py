@@ -1,4 +1,4 @@
-"""Export a trained workdir to CTranslate2, and translate with the exported model.
+"""CTranslate2 export of a trained workdir, and translation with the exported model.
 
   python -m t2t.export --workdir runs/demo --out runs/demo/ct2      # also `t2t-export`
 
@@ -14,10 +14,16 @@ tests/test_export.py checks greedy outputs token for token):
     contiguous, as CTranslate2 splits them); cross-attention query [D, H, E] -> [D, D] and
     kv [D, 2, H, E] -> fused [2D, D]; attention output [H, E, D] -> [D, D].
   - Embeddings are multiplied by sqrt(D) in both (`scale_embeddings`), then the positional
-    table is added: t2t's own table is exported (sinusoidal [sin | cos] halves, or the
-    learned one), row p for position p, positions starting at 0 in source and target.
+    table is added, row p for position p, positions starting at 0 in source and target.
+    CTranslate2 fails at run time on a position past the table, and its documented defaults
+    (`translate_batch(tokens)`: sources cut to 1024 tokens, outputs to 256) reach position
+    1023 whatever t2t's max_len, so the table has max(max_len, 1024) rows: t2t's sinusoidal
+    function ([sin | cos] halves) evaluated that far, or the learned table with its last row
+    repeated past max_len (exact within the trained range; t2t itself cuts sources to
+    max_len - 1 tokens and outputs at max_len, which `ct2_translate_ids` reproduces).
   - One embedding matrix serves source, target and (tied) output projection; CTranslate2
     stores it once (identical variables are aliased when saving).
+  - Every parameter is read through `params.Params`; one left unmapped fails the export.
   - LayerNorm epsilon is flax's 1e-6, written into config.json (`layer_norm_epsilon`).
   - Sources end with EOS (`add_source_eos`), decoding starts from BOS '<s>' and ends at EOS '</s>'.
 
@@ -30,18 +36,19 @@ Glossary: D model width, H heads, E head width, F feed-forward width, V vocabula
 import os
 import shutil
 
-import jax.numpy as jnp
 import numpy as np
 
 from t2t.config import ModelConfig
-from t2t.data import pipeline
 from t2t.data.batch import BOS_ID, EOS_ID
 from t2t.errors import UserError
-from t2t.evaluation import load_model
-from t2t.layers import sinusoidal_encoding
+from t2t.export.params import Params, position_table
+from t2t.workdir import TOKENIZER_MODEL, load_model
 
 LAYER_NORM_EPSILON = 1e-6  # flax.linen.LayerNorm's default, used by every t2t norm
 MODEL_CONFIG = 't2t_model_config.json'  # the exported model's ModelConfig, kept next to model.bin
+# translate_batch's documented defaults: sources are cut to 1024 tokens, outputs to 256.
+CT2_MAX_INPUT_LENGTH = 1024
+CT2_MAX_DECODING_LENGTH = 256
 
 
 def _ct2():
@@ -53,93 +60,88 @@ def _ct2():
   return ctranslate2
 
 
-def _dense(params, in_axes: int = 1):
-  """(weight [out, in], bias [out]) of a flax Dense/DenseGeneral with `in_axes` input axes."""
-  kernel = np.asarray(params['kernel'], np.float32)
-  n_in = int(np.prod(kernel.shape[:in_axes]))
-  weight = kernel.reshape(n_in, -1).T  # [out, in]
-  return weight, np.asarray(params['bias'], np.float32).reshape(-1)
+def _set_dense(spec, params: Params, name: str, in_axes: int = 1):
+  spec.weight, spec.bias = params.dense(name, in_axes)
 
 
-def _set_dense(spec, params, in_axes: int = 1):
-  spec.weight, spec.bias = (np.ascontiguousarray(a) for a in _dense(params, in_axes))
+def _set_norm(spec, params: Params, name: str):
+  spec.gamma, spec.beta = params.norm(name)
 
 
-def _set_norm(spec, params):
-  spec.gamma = np.asarray(params['scale'], np.float32)
-  spec.beta = np.asarray(params['bias'], np.float32)
+def _set_ffn(spec, params: Params, layer: str):
+  _set_norm(spec.layer_norm, params, f'{layer}/ffn_block/norm')
+  _set_dense(spec.linear_0, params, f'{layer}/ffn/Dense_0')  # [F, D]
+  _set_dense(spec.linear_1, params, f'{layer}/ffn/Dense_1')  # [D, F]
 
 
-def _set_ffn(spec, params, norm):
-  _set_norm(spec.layer_norm, norm)
-  _set_dense(spec.linear_0, params['Dense_0'])  # [F, D]
-  _set_dense(spec.linear_1, params['Dense_1'])  # [D, F]
+def _set_self_attention(spec, params: Params, layer: str, block: str):
+  _set_norm(spec.layer_norm, params, f'{layer}/{block}/norm')
+  _set_dense(spec.linear[0], params, f'{layer}/self_attention/qkv')  # [D, 3, H, E] -> [3D, D]
+  _set_dense(spec.linear[1], params, f'{layer}/self_attention/out', in_axes=2)  # [H, E, D] -> [D, D]
 
 
-def _set_self_attention(spec, params, norm):
-  _set_norm(spec.layer_norm, norm)
-  _set_dense(spec.linear[0], params['qkv'])  # [D, 3, H, E] -> [3D, D]
-  _set_dense(spec.linear[1], params['out'], in_axes=2)  # [H, E, D] -> [D, D]
+def _set_cross_attention(spec, params: Params, layer: str):
+  _set_norm(spec.layer_norm, params, f'{layer}/cross_block/norm')
+  _set_dense(spec.linear[0], params, f'{layer}/cross_attention/query')  # [D, H, E] -> [D, D]
+  _set_dense(spec.linear[1], params, f'{layer}/cross_attention/kv')  # [D, 2, H, E] -> [2D, D]
+  _set_dense(spec.linear[2], params, f'{layer}/cross_attention/out', in_axes=2)  # [H, E, D] -> [D, D]
 
 
-def _set_cross_attention(spec, params, norm):
-  _set_norm(spec.layer_norm, norm)
-  _set_dense(spec.linear[0], params['query'])  # [D, H, E] -> [D, D]
-  _set_dense(spec.linear[1], params['kv'])  # [D, 2, H, E] -> [2D, D]
-  _set_dense(spec.linear[2], params['out'], in_axes=2)  # [H, E, D] -> [D, D]
+def position_rows(config: ModelConfig) -> int:
+  """P, the exported position table's length: every position CTranslate2's default limits reach.
 
-
-def position_table(config: ModelConfig, params) -> np.ndarray:
-  """float32 [max_len, D]: what t2t adds to the scaled embedding at positions 0 .. max_len - 1."""
-  if config.positional == 'learned':
-    return np.asarray(params['embedding']['positions']['embedding'], np.float32)
-  return np.asarray(sinusoidal_encoding(jnp.arange(config.max_len), config.d_model), np.float32)
+  CTranslate2 raises at run time on a position past the table, so the table covers sources of
+  CT2_MAX_INPUT_LENGTH tokens (EOS included) and outputs of CT2_MAX_DECODING_LENGTH tokens.
+  """
+  return max(config.max_len, CT2_MAX_INPUT_LENGTH, CT2_MAX_DECODING_LENGTH)
 
 
 def build_spec(config: ModelConfig, params, pieces: list[str]):
-  """A validated-ready `ctranslate2.specs.TransformerSpec` holding t2t's weights.
+  """A `ctranslate2.specs.TransformerSpec` holding t2t's weights, every one of them.
 
   Args:
     config: the model's ModelConfig.
     params: its parameter tree (float32 arrays).
     pieces: the V vocabulary pieces in id order.
+  Raises:
+    UserError: the vocabulary does not fit the model, or a parameter was left unmapped.
   """
   ct2 = _ct2()
   if len(pieces) != config.vocab_size:
     raise UserError(f'the tokenizer has {len(pieces)} pieces but model_config.json says '
                     f'vocab_size={config.vocab_size}: export from an unmodified workdir')
+  params = Params(params, 'CTranslate2')
   spec = ct2.specs.TransformerSpec.from_config(
       (config.num_encoder_layers, config.num_decoder_layers), config.num_heads,
       pre_norm=config.pre_norm, activation=ct2.specs.Activation.RELU)
-  embedding = np.asarray(params['embedding']['embed']['embedding'], np.float32)  # [V, D]
-  positions = position_table(config, params)  # [max_len, D]
+  embedding = params('embedding/embed/embedding')  # [V, D]
+  positions = position_table(config, params, position_rows(config))  # [P, D]
 
   encoder = spec.encoder
   encoder.embeddings[0].weight = embedding
   encoder.scale_embeddings = True  # x sqrt(D), as t2t's Embedding
   encoder.position_encodings.encodings = positions
   for i, layer in enumerate(encoder.layer):
-    p = params[f'encoder_layers_{i}']
-    _set_self_attention(layer.self_attention, p['self_attention'], p['attention_block']['norm'])
-    _set_ffn(layer.ffn, p['ffn'], p['ffn_block']['norm'])
+    _set_self_attention(layer.self_attention, params, f'encoder_layers_{i}', 'attention_block')
+    _set_ffn(layer.ffn, params, f'encoder_layers_{i}')
   if config.pre_norm:
-    _set_norm(encoder.layer_norm, params['encoder_norm'])
+    _set_norm(encoder.layer_norm, params, 'encoder_norm')
 
   decoder = spec.decoder
   decoder.embeddings.weight = embedding
   decoder.scale_embeddings = True
   decoder.position_encodings.encodings = positions
   for i, layer in enumerate(decoder.layer):
-    p = params[f'decoder_layers_{i}']
-    _set_self_attention(layer.self_attention, p['self_attention'], p['self_block']['norm'])
-    _set_cross_attention(layer.attention, p['cross_attention'], p['cross_block']['norm'])
-    _set_ffn(layer.ffn, p['ffn'], p['ffn_block']['norm'])
+    _set_self_attention(layer.self_attention, params, f'decoder_layers_{i}', 'self_block')
+    _set_cross_attention(layer.attention, params, f'decoder_layers_{i}')
+    _set_ffn(layer.ffn, params, f'decoder_layers_{i}')
   if config.pre_norm:
-    _set_norm(decoder.layer_norm, params['decoder_norm'])
+    _set_norm(decoder.layer_norm, params, 'decoder_norm')
   if config.tie_embeddings:
     decoder.projection.weight = embedding  # logits = y @ E^T, no bias
   else:
-    _set_dense(decoder.projection, params['output'])  # [D, V] -> [V, D]
+    _set_dense(decoder.projection, params, 'output')  # [D, V] -> [V, D]
+  params.check_all_used()
 
   spec.register_source_vocabulary(pieces)
   spec.register_target_vocabulary(pieces)
@@ -167,7 +169,7 @@ def export(workdir: str, out_dir: str, average_last: int = 0, quantization: str 
   config, params, tokenizer = load_model(workdir, average_last)
   pieces = [tokenizer.piece(i) for i in range(tokenizer.vocab_size)]
   save_model(config, params, pieces, out_dir, quantization)
-  shutil.copy(tokenizer.path, os.path.join(out_dir, pipeline.TOKENIZER_NAME + '.model'))
+  shutil.copy(tokenizer.path, os.path.join(out_dir, TOKENIZER_MODEL))
   with open(os.path.join(out_dir, MODEL_CONFIG), 'w', encoding='utf-8') as f:
     f.write(config.to_json())
   return out_dir
@@ -255,8 +257,3 @@ def ct2_translate_ids(translator, tokenizer, src_ids_list: list[list[int]], beam
     for i, output in zip(members, outputs):
       results[i] = [piece_ids[p] for p in output.hypotheses[0]]
   return results
-
-
-if __name__ == '__main__':
-  from t2t.commands import export as _command  # pylint: disable=import-outside-toplevel
-  _command.run()
