@@ -1,10 +1,11 @@
-"""CTranslate2 export: the exported model scores and translates exactly like t2t.
+"""CTranslate2 and Hugging Face exports: the exported models score and translate exactly like t2t.
 
 A tiny model trained for a few seconds is enough: parity is about the conversion, not quality.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -18,8 +19,9 @@ from t2t import export  # pylint: disable=wrong-import-position
 from t2t.config import ModelConfig  # pylint: disable=wrong-import-position
 from t2t import demo_corpus  # pylint: disable=wrong-import-position
 from t2t.data.batch import BOS_ID, EOS_ID  # pylint: disable=wrong-import-position
-from t2t.evaluation import load_model  # pylint: disable=wrong-import-position
+from t2t.errors import UserError  # pylint: disable=wrong-import-position
 from t2t.inference import SearchOptions, Translator  # pylint: disable=wrong-import-position
+from t2t.workdir import load_model  # pylint: disable=wrong-import-position
 from t2t.model import Transformer, init_params  # pylint: disable=wrong-import-position
 from helpers import builtin_corpus, run  # pylint: disable=wrong-import-position
 
@@ -126,3 +128,186 @@ def test_scores_match_for_every_architecture(tmp_path, pre_norm, positional, tie
   ours = np.take_along_axis(np.asarray(log_probs), tgt_out[0][:, None], -1)[:, 0]
   assert result.tokens == [vocab.piece(i) for i in tgt] + ['</s>']
   np.testing.assert_allclose(result.log_probs, ours, atol=2e-4, rtol=1e-4)
+
+
+def readme_python_block(heading: str) -> str:
+  """The first ```python block after `heading` in README.md, as written there."""
+  with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:
+    readme = f.read()
+  section = readme[readme.index(heading):]
+  return re.search(r'```python\n(.*?)```', section, re.S).group(1)
+
+
+def test_readme_snippet_runs_as_written(exported):
+  """The README's CTranslate2 snippet, pointed at the exported folder (it failed at position 64 before)."""
+  _, out = exported
+  snippet = readme_python_block('### CTranslate2 export')
+  assert "'runs/demo/ct2" in snippet
+  result = subprocess.run([sys.executable, '-c', snippet.replace("'runs/demo/ct2", f"'{out}")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip(), 'the snippet printed no translation'
+
+
+def test_ct2_defaults_translate_any_input(exported):
+  """translate_batch(tokens) and beam_size=4, nothing else: the whole built-in test split and 500 tokens."""
+  workdir, out = exported
+  _, _, tokenizer = load_model(str(workdir))
+  translator = ctranslate2.Translator(str(out))
+  sentences = [en for en, _ in synthetic.load_builtin('test')]
+  long_input = ' '.join(sentences)  # far more than 500 tokens: CTranslate2 cuts it at 1024
+  batch = [tokenizer.pieces(s) for s in sentences]
+  rng = np.random.default_rng(0)
+  batch.append([tokenizer.piece(i) for i in rng.integers(4, tokenizer.vocab_size, 500)])
+  batch.append(tokenizer.pieces(long_input))
+  assert len(batch[-1]) > 1024
+  for options in ({}, {'beam_size': 4}):
+    results = translator.translate_batch(batch, **options)
+    assert len(results) == len(batch) and all(r.hypotheses[0] for r in results[:-2])
+  # The longest outputs CTranslate2's defaults allow (256 tokens) also run.
+  assert translator.translate_batch(batch[-2:], min_decoding_length=256, beam_size=2)[0].hypotheses
+
+
+def tiny_config(**overrides):
+  fields = dict(vocab_size=48, d_model=32, num_heads=4, num_encoder_layers=2, num_decoder_layers=2, d_ff=64,
+                dropout=0.0, max_len=24)
+  return ModelConfig(**{**fields, **overrides})
+
+
+def test_ct2_learned_positions_past_max_len(tmp_path):
+  """A learned table has max_len rows; CTranslate2 still translates 300 tokens with its defaults."""
+  config = tiny_config(positional='learned')
+  vocab = Pieces(config.vocab_size)
+  export.save_model(config, init_params(config, jax.random.PRNGKey(3)), vocab.pieces, str(tmp_path / 'ct2'))
+  translator = ctranslate2.Translator(str(tmp_path / 'ct2'))
+  source = [vocab.piece(i) for i in np.random.default_rng(1).integers(4, 48, 300)]
+  assert translator.translate_batch([source], beam_size=4)[0].hypotheses
+
+
+@pytest.mark.parametrize('save', ['ct2', 'hf'])
+def test_unmapped_parameter_fails_the_export(tmp_path, save):
+  config = tiny_config()
+  params = dict(init_params(config, jax.random.PRNGKey(3)))
+  params['encoder_layers_1'] = {**params['encoder_layers_1'], 'gate': {'kernel': np.ones((32, 32), np.float32)}}
+  with pytest.raises(UserError, match=r'does not map t2t parameter\(s\) encoder_layers_1/gate/kernel:'):
+    if save == 'ct2':
+      export.save_model(config, params, Pieces(config.vocab_size).pieces, str(tmp_path / 'out'))
+    else:
+      pytest.importorskip('transformers')
+      from t2t.export import hf  # pylint: disable=import-outside-toplevel
+      hf.build_model(config, params)
+  assert not (tmp_path / 'out').exists()
+
+
+# ---- Hugging Face Transformers ----
+
+@pytest.fixture(scope='module')
+def hf_exported(exported):
+  """(workdir, HF folder) written by `python -m t2t.export --format hf`."""
+  pytest.importorskip('transformers')
+  workdir, _ = exported
+  out = workdir / 'hf'
+  run('-m', 't2t.export', '--format', 'hf', '--workdir', str(workdir), '--out', str(out))
+  return workdir, out
+
+
+@pytest.fixture(scope='module')
+def hf_loaded(hf_exported):
+  """(model, tokenizer) from AutoModelForSeq2SeqLM / AutoTokenizer.from_pretrained, offline."""
+  import transformers  # pylint: disable=import-outside-toplevel
+  _, out = hf_exported
+  model = transformers.AutoModelForSeq2SeqLM.from_pretrained(str(out), local_files_only=True)
+  tokenizer = transformers.AutoTokenizer.from_pretrained(str(out), local_files_only=True)
+  return model.eval(), tokenizer
+
+
+def test_hf_tokenizer_reproduces_t2t_ids(hf_exported, hf_loaded):
+  workdir, _ = hf_exported
+  _, hf_tokenizer = hf_loaded
+  _, _, tokenizer = load_model(str(workdir))
+  sentences = [s for pair in synthetic.load_builtin('test') for s in pair] + ['  Ünïcode…  and   spaces ', '']
+  ours = [ids + [EOS_ID] for ids in tokenizer.encode_batch(sentences)]  # t2t sources end with EOS
+  assert hf_tokenizer(sentences)['input_ids'] == ours
+  assert [hf_tokenizer.convert_tokens_to_ids(p) for p in ('<pad>', '</s>', '<s>', '<unk>')] == [0, 1, 2, 3]
+  # Decoding agrees too, except that HF drops <unk> where SentencePiece writes ' ⁇ '.
+  known = [ids for ids in ours if 3 not in ids]
+  assert len(known) > 1000 and hf_tokenizer.batch_decode(known, skip_special_tokens=True) == tokenizer.decode_batch(known)
+
+
+def test_hf_greedy_is_token_for_token_identical(both, hf_loaded):
+  from t2t.export import hf  # pylint: disable=import-outside-toplevel
+  translator, _, tokenizer, config, sources = both
+  model, _ = hf_loaded
+  sources = sources + [tokenizer.encode(' '.join(['Doctors believe that Thomas buys the student hats.'] * 6))]
+  ours = [h[0].tokens for h in translator.translate_ids(sources, SearchOptions('greedy', 1, 0.0, 1.5, 10))]
+  theirs = hf.hf_translate_ids(model, sources, 1.5, 10, config.max_len)
+  assert len({tuple(o) for o in ours}) > 5, 'outputs are trivial: the model did not train'
+  assert ours == theirs, f'{sum(o == t for o, t in zip(ours, theirs))}/{len(ours)} identical'
+
+
+def test_hf_generate_as_documented(hf_loaded, both):
+  """The README's Transformers snippet: tokenizer -> generate -> decode gives t2t's greedy text."""
+  import torch  # pylint: disable=import-outside-toplevel
+  translator, _, tokenizer, _, sources = both
+  model, hf_tokenizer = hf_loaded
+  texts = tokenizer.decode_batch(sources[:6])
+  inputs = hf_tokenizer(texts, return_tensors='pt', padding=True)
+  with torch.no_grad():
+    outputs = model.generate(**inputs)
+  ours = translator.translate(texts, SearchOptions('greedy', 1, 0.0, 100.0, 0))
+  assert hf_tokenizer.batch_decode(outputs, skip_special_tokens=True) == ours
+
+
+def hf_log_probs(model, src, tgt):
+  """Per-token log-probs of tgt + EOS given src (ids without EOS) under an HF model: [T + 1]."""
+  import torch  # pylint: disable=import-outside-toplevel
+  with torch.no_grad():
+    logits = model(input_ids=torch.tensor([src + [EOS_ID]]), decoder_input_ids=torch.tensor([[BOS_ID] + tgt])).logits
+  log_probs = torch.log_softmax(logits.double(), -1)[0].numpy()  # [T + 1, V]
+  return log_probs[np.arange(len(tgt) + 1), tgt + [EOS_ID]]
+
+
+def t2t_log_probs(config, params, src, tgt):
+  src_row, tgt_in = np.array([src + [EOS_ID]]), np.array([[BOS_ID] + tgt])
+  logits = Transformer(config).apply({'params': params}, src_row, np.arange(src_row.shape[1])[None],
+                                     np.ones_like(src_row), tgt_in, np.arange(tgt_in.shape[1])[None],
+                                     np.ones_like(tgt_in))
+  log_probs = np.asarray(jax.nn.log_softmax(logits, -1)[0])  # [T + 1, V]
+  return log_probs[np.arange(len(tgt) + 1), tgt + [EOS_ID]]
+
+
+def test_hf_log_probs_match_on_the_trained_model(both, hf_loaded, exported):
+  translator, _, _, config, sources = both
+  model, _ = hf_loaded
+  _, params, _ = load_model(str(exported[0]))
+  outputs = [h[0].tokens for h in translator.translate_ids(sources, SearchOptions('greedy', 1, 0.0, 1.5, 10))]
+  for src, tgt in zip(sources, outputs):
+    np.testing.assert_allclose(hf_log_probs(model, src, tgt), t2t_log_probs(config, params, src, tgt), atol=1e-4)
+
+
+@pytest.mark.parametrize('positional, tie', [('sinusoidal', True), ('learned', False)])
+def test_hf_scores_match_for_every_architecture(positional, tie):
+  """Random weights, random norms and biases, small embeddings (LayerNorm's epsilon then matters)."""
+  pytest.importorskip('transformers')
+  from t2t.export import hf  # pylint: disable=import-outside-toplevel
+  config = tiny_config(positional=positional, tie_embeddings=tie)
+  keys = iter(jax.random.split(jax.random.PRNGKey(8), 1000))
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, x: (x + 0.3 * jax.random.normal(next(keys), x.shape)
+                       if re.search('norm|bias', jax.tree_util.keystr(path)) else x),
+      init_params(config, jax.random.PRNGKey(7)))
+  params['embedding']['embed']['embedding'] *= 0.02
+  model, _ = hf.build_model(config, params)
+  rng = np.random.default_rng(0)
+  src, tgt = rng.integers(4, 48, size=9).tolist(), rng.integers(4, 48, size=12).tolist()
+  np.testing.assert_allclose(hf_log_probs(model, src, tgt), t2t_log_probs(config, params, src, tgt),
+                             atol=1e-4, rtol=0)
+  long_source = rng.integers(4, 48, size=5 * config.max_len).tolist()  # past max_len: runs, no error
+  assert np.isfinite(hf_log_probs(model, long_source, tgt)).all()
+
+
+def test_hf_refuses_post_ln():
+  pytest.importorskip('transformers')
+  from t2t.export import hf  # pylint: disable=import-outside-toplevel
+  with pytest.raises(UserError, match=r'^config\.model\.pre_norm=False .*--format ct2$'):
+    hf.check_representable(tiny_config(pre_norm=False))

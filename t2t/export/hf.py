@@ -254,7 +254,7 @@ def hf_translate_ids(model, src_ids_list: list[list[int]], max_len_a: float, max
       width = max(len(sources[i]) for i in rows)
       ids = torch.tensor([sources[i] + [PAD_ID] * (width - len(sources[i])) for i in rows])  # [B, S]
       with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=ids != PAD_ID, max_new_tokens=limit,
+        out = model.generate(input_ids=ids, attention_mask=ids != PAD_ID, max_length=limit + 1,
                              num_beams=1, do_sample=False)  # [B, 1 + T]
       for i, row in zip(rows, out.tolist()):
         tokens = row[1:]  # drop the decoder start token
