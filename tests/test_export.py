@@ -221,6 +221,16 @@ def hf_loaded(hf_exported):
   return model.eval(), tokenizer
 
 
+def test_hf_readme_snippet_runs_as_written(hf_exported):
+  _, out = hf_exported
+  snippet = readme_python_block('### Hugging Face Transformers export')
+  assert "'runs/demo/hf'" in snippet
+  result = subprocess.run([sys.executable, '-c', snippet.replace("'runs/demo/hf'", f"'{out}'")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, 'HF_HUB_OFFLINE': '1'})
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip(), 'the snippet printed no translation'
+
+
 def test_hf_tokenizer_reproduces_t2t_ids(hf_exported, hf_loaded):
   workdir, _ = hf_exported
   _, hf_tokenizer = hf_loaded

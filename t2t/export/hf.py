@@ -106,9 +106,10 @@ class _StateDict:
     """A torch Linear (or `split` of them, e.g. q/k/v) from one flax Dense; names ending in '{}' get q, k, v."""
     weight, bias = self.params.dense(t2t_name, in_axes)  # [out, in], [out]
     parts = ('q', 'k', 'v')[3 - split:] if split > 1 else ('',)
-    for part, w, b in zip(parts, np.split(weight, split), np.split(bias, split)):
-      self.put(f'{name.format(part)}.weight', w, f'{t2t_name}/kernel', factor)
-      self.put(f'{name.format(part)}.bias', b, f'{t2t_name}/bias', factor)
+    for index, (part, w, b) in enumerate(zip(parts, np.split(weight, split), np.split(bias, split))):
+      block = f' block {index} of {split}' if split > 1 else ''  # e.g. qkv [D, 3, H, E]: [:, index]
+      self.put(f'{name.format(part)}.weight', w, f'{t2t_name}/kernel{block}', factor)
+      self.put(f'{name.format(part)}.bias', b, f'{t2t_name}/bias{block}', factor)
 
   def norm(self, name: str, t2t_name: str, factor: float = 1.0):
     scale, bias = self.params.norm(t2t_name)
