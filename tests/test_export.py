@@ -6,6 +6,7 @@ A tiny model trained for a few seconds is enough: parity is about the conversion
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -138,9 +139,17 @@ def readme_python_block(heading: str) -> str:
   return re.search(r'```python\n(.*?)```', section, re.S).group(1)
 
 
-def test_readme_snippet_runs_as_written(exported):
-  """The README's CTranslate2 snippet, pointed at the exported folder (it failed at position 64 before)."""
-  _, out = exported
+@pytest.mark.parametrize('weights', ['trained', 'untrained'])
+def test_readme_snippet_runs_as_written(exported, tmp_path, weights):
+  """The README's CTranslate2 snippet, pointed at an exported folder. Untrained weights never emit
+  EOS, so the output runs to CTranslate2's 256-token default (it failed at position 64 before)."""
+  workdir, out = exported
+  if weights == 'untrained':
+    config, _, tokenizer = load_model(str(workdir))
+    out = tmp_path / 'ct2'
+    export.save_model(config, init_params(config, jax.random.PRNGKey(0)),
+                      [tokenizer.piece(i) for i in range(tokenizer.vocab_size)], str(out))
+    shutil.copy(tokenizer.path, out / 'spm.model')
   snippet = readme_python_block('### CTranslate2 export')
   assert "'runs/demo/ct2" in snippet
   result = subprocess.run([sys.executable, '-c', snippet.replace("'runs/demo/ct2", f"'{out}")], cwd=ROOT,
