@@ -23,11 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from t2t.data import synthetic  # noqa: E402
 from t2t.data.batch import BOS_ID, EOS_ID  # noqa: E402
-from t2t.workdir import load_model  # noqa: E402
 from t2t.export import ctranslate2 as ct2_export  # noqa: E402
 from t2t.export import hf  # noqa: E402
 from t2t.inference import SearchOptions, Translator  # noqa: E402
 from t2t.model import Transformer  # noqa: E402
+from t2t.workdir import load_model  # noqa: E402
 
 
 def t2t_log_probs(config, params, pairs, width: int):

@@ -22,8 +22,8 @@ from t2t import demo_corpus  # pylint: disable=wrong-import-position
 from t2t.data.batch import BOS_ID, EOS_ID  # pylint: disable=wrong-import-position
 from t2t.errors import UserError  # pylint: disable=wrong-import-position
 from t2t.inference import SearchOptions, Translator  # pylint: disable=wrong-import-position
-from t2t.workdir import load_model  # pylint: disable=wrong-import-position
 from t2t.model import Transformer, init_params  # pylint: disable=wrong-import-position
+from t2t.workdir import load_model  # pylint: disable=wrong-import-position
 from helpers import builtin_corpus, run  # pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
