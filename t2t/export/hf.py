@@ -61,7 +61,7 @@ EXPORT_MAP = 't2t_export_map.json'  # which t2t parameter (times which factor) e
 
 def _transformers():
   try:
-    import torch  # pylint: disable=import-outside-toplevel,unused-import
+    import torch  # noqa: F401  # pylint: disable=import-outside-toplevel,unused-import
     import transformers  # pylint: disable=import-outside-toplevel
   except ImportError:
     raise UserError("the hf export needs transformers and torch: pip install -e '.[hf]'") from None
