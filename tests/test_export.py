@@ -290,12 +290,24 @@ def hf_log_probs(model, src, tgt):
 
 
 def t2t_log_probs(config, params, src, tgt):
-  src_row, tgt_in = np.array([src + [EOS_ID]]), np.array([[BOS_ID] + tgt])
-  logits = Transformer(config).apply({'params': params}, src_row, np.arange(src_row.shape[1])[None],
-                                     np.ones_like(src_row), tgt_in, np.arange(tgt_in.shape[1])[None],
-                                     np.ones_like(tgt_in))
-  log_probs = np.asarray(jax.nn.log_softmax(logits, -1)[0])  # [T + 1, V]
+  """The same under t2t, padded to max_len so that every pair reuses one compiled function."""
+  width = config.max_len
+  src_row, tgt_in, src_seg, tgt_seg = (np.zeros((1, width), np.int32) for _ in range(4))
+  src_row[0, :len(src) + 1], tgt_in[0, :len(tgt) + 1] = src + [EOS_ID], [BOS_ID] + tgt
+  src_seg[0, :len(src) + 1], tgt_seg[0, :len(tgt) + 1] = 1, 1
+  positions = np.arange(width)[None]
+  logits = _apply(config)(params, src_row, positions, src_seg, tgt_in, positions, tgt_seg)
+  log_probs = np.asarray(jax.nn.log_softmax(logits, -1)[0])  # [max_len, V]
   return log_probs[np.arange(len(tgt) + 1), tgt + [EOS_ID]]
+
+
+_APPLY = {}
+
+
+def _apply(config):
+  if config not in _APPLY:
+    _APPLY[config] = jax.jit(lambda p, *batch: Transformer(config).apply({'params': p}, *batch))
+  return _APPLY[config]
 
 
 def test_hf_log_probs_match_on_the_trained_model(both, hf_loaded, exported):
