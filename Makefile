@@ -12,8 +12,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# PyTorch's CPU wheel index: torch==2.13.0 resolves to 2.13.0+cpu, not the multi-GB CUDA build
-	$(PY) -m pip install -q --extra-index-url https://download.pytorch.org/whl/cpu -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 test: install
