@@ -30,7 +30,7 @@ def real_batch(config, workdir: str):
 def setup(config_path: str, workdir: str | None, prefix: str):
   """(config, first real batch, ModelConfig, epoch fill) for a config file; the tokenizer goes in
   `workdir`, or in a new temporary folder."""
-  from t2t.config import ModelConfig  # pylint: disable=import-outside-toplevel
+  from t2t.config import ModelConfig
   config = load_config(config_path)
   batch, tokenizer, fill = real_batch(config, workdir or tempfile.mkdtemp(prefix=prefix))
   return config, batch, ModelConfig.from_config(config.model, tokenizer.vocab_size), fill

@@ -48,7 +48,7 @@ def t2t_log_probs(config, params, pairs, width: int):
 
 
 def hf_log_probs(model, pairs):
-  import torch  # pylint: disable=import-outside-toplevel
+  import torch
   out = []
   with torch.no_grad():
     for s, t in pairs:
@@ -70,7 +70,7 @@ def main():
   hf_dir, ct2_dir = os.path.join(args.workdir, 'hf'), os.path.join(args.workdir, 'ct2')
   hf.export(args.workdir, hf_dir, force=True)
   ct2_export.export(args.workdir, ct2_dir, force=True)
-  import transformers  # pylint: disable=import-outside-toplevel
+  import transformers
   model = transformers.AutoModelForSeq2SeqLM.from_pretrained(hf_dir, local_files_only=True).eval()
 
   options = SearchOptions('greedy', 1, 0.0, 1.5, 10)
@@ -87,7 +87,7 @@ def main():
   print(f'HF log-probs: max |diff| {max(diffs):.2e} over {sum(len(t) + 1 for _, t in pairs)} tokens '
         f'(median per sentence {np.median(diffs):.2e})')
 
-  import ctranslate2  # pylint: disable=import-outside-toplevel
+  import ctranslate2
   translator = ctranslate2.Translator(ct2_dir)
   batch = [tokenizer.pieces(s) for s in sentences]
   batch.append([tokenizer.piece(i) for i in np.random.default_rng(0).integers(4, tokenizer.vocab_size, 500)])

@@ -121,7 +121,7 @@ def main():
   weights = (device_batch.tgt_seg > 0).astype(jnp.float32)
 
   def loss(params, deterministic, r):
-    logits = train_step._logits(params, device_batch, model.apply, deterministic, {'dropout': r} if r is not None else None)  # pylint: disable=protected-access
+    logits = train_step._logits(params, device_batch, model.apply, deterministic, {'dropout': r} if r is not None else None)
     return train_step.cross_entropy_sums(logits, device_batch.tgt_out, weights, config.label_smoothing)['loss']
 
   grad = jax.jit(lambda p, r: jax.grad(loss)(p, False, r))

@@ -23,9 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 from t2t import train_step  # noqa: E402
-from t2t.devices import replicate, shard  # noqa: E402
 from t2t.config import ModelConfig  # noqa: E402
 from t2t.data.batching import shard_for_devices  # noqa: E402
+from t2t.devices import replicate, shard  # noqa: E402
 from t2t.model import Transformer, init_params  # noqa: E402
 
 

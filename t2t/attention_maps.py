@@ -85,9 +85,9 @@ def plot(matrices: dict[tuple[str, str], np.ndarray], src_pieces: list[str], tgt
     path: the .png to write.
     title: figure title, e.g. the source sentence.
   """
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
 
   layer_labels = list(dict.fromkeys(l for l, _ in matrices))
   head_labels = list(dict.fromkeys(h for _, h in matrices))

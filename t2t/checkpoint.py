@@ -19,10 +19,10 @@ import logging
 import os
 import sys
 
-from absl import flags
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import flags
 
 from t2t import cli
 from t2t import workdir as wd
@@ -80,7 +80,7 @@ class Checkpointer:
     try:
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)), force=True)
-    except Exception as e:  # pylint: disable=broad-except  (re-raised unless the disk is full)
+    except Exception as e:  # noqa: BLE001  (re-raised unless the disk is full)
       self._write_failed(e)
 
   def wait(self) -> None:
@@ -89,7 +89,7 @@ class Checkpointer:
       return
     try:
       self.manager.wait_until_finished()
-    except Exception as e:  # pylint: disable=broad-except  (re-raised unless the disk is full)
+    except Exception as e:  # noqa: BLE001  (re-raised unless the disk is full)
       self._write_failed(e)
     self._pending = None
 
@@ -128,7 +128,7 @@ class Checkpointer:
     for step in reversed(self.all_steps()):
       try:
         state, data_state = self.restore(target_state, step)
-      except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many types)
+      except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types)
         logging.warning('checkpoint %s does not restore (%s: %s); trying the previous one',
                         self.step_path(step), type(e).__name__, _first_line(e))
         damaged.append((step, e))
@@ -151,7 +151,7 @@ class Checkpointer:
       print(f'warning: checkpoint {path} is damaged; moved to {path + DAMAGED_SUFFIX}, '
             f'resuming from the previous one', file=sys.stderr)
     if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+      from jax.experimental import multihost_utils
       multihost_utils.sync_global_devices(f't2t set aside {path}')
 
   def restore_params(self, step: int | None = None):
@@ -166,7 +166,7 @@ class Checkpointer:
     for step in reversed(steps):
       try:
         return self._params_at(step)
-      except Exception as e:  # pylint: disable=broad-except  (orbax/tensorstore raise many types)
+      except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types)
         print(f'warning: checkpoint {self.step_path(step)} does not restore ({type(e).__name__}: '
               f'{_first_line(e)}); using the previous one', file=sys.stderr)
     raise UserError(f'no checkpoint in {self.directory} restores: retrain, or restore the files from a backup')
@@ -199,7 +199,7 @@ class Checkpointer:
       if wait_for_cleanup is not None:
         wait_for_cleanup()
       self.manager.close()
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # noqa: BLE001
       if not self._failed:  # after a failed write, its error has been reported already
         raise
 

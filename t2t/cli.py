@@ -25,8 +25,7 @@ import signal
 import sys
 import threading
 
-from absl import app
-from absl import flags
+from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
@@ -60,7 +59,7 @@ def exit_on_error(function, *args):
       where = f'{e.filename}: ' if e.filename else ''
       _exit(f'error: {where}{e.strerror or e}; check the path, its permissions and free space, then '
             'rerun the same command (T2T_DEBUG=1 shows the traceback)', 1)
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001
       if debug:
         raise
       first = (str(e).strip().splitlines() or [''])[0][:300]

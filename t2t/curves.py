@@ -39,9 +39,9 @@ def read_metrics(workdir: str) -> dict[str, list[dict]]:
 
 def plot(workdirs: list[str], path: str) -> None:
   """Writes a PNG with three panels: train loss, validation loss, validation BLEU."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
 
   figure, axes = plt.subplots(1, 3, figsize=(15, 4))
   panels = [('train', 'loss', 'train loss (label-smoothed)'), ('eval', 'loss', 'validation loss'),

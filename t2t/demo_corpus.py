@@ -592,7 +592,7 @@ _CLAUSE_VERBS = _weights((_TRANSITIVE, 36), (_DATIVE, 14), (_DITRANSITIVE, 10),
                          (_INTRANSITIVE, 25), ((_BE,), 15))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _nouns_for(classes):
   """Nouns whose group letter or one of whose features appears in `classes`."""
   features = classes.split()
@@ -600,7 +600,7 @@ def _nouns_for(classes):
                if n.group in classes or any(f in features for f in n.features))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adjectives_for(group):
   return tuple(a for a in _ADJECTIVES if group in a.groups)
 

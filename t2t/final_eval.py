@@ -17,13 +17,12 @@ import os
 import sys
 import time
 
+import ml_collections
 from absl import flags
 from absl import logging as absl_logging
-import ml_collections
 
 from t2t import checkpoint as ckpt
-from t2t import cli
-from t2t import metrics
+from t2t import cli, metrics
 from t2t import workdir as wd
 from t2t.data import pipeline
 from t2t.errors import UserError

@@ -13,6 +13,7 @@ import numpy as np
 from flax import linen as nn
 
 from t2t.config import ModelConfig
+
 # NEG_INF, finite stand-in for -inf (one value for masks and search): fully masked rows (padding
 # queries) then get a uniform softmax instead of NaN, and nothing downstream reads them.
 from t2t.search import NEG_INF

@@ -45,7 +45,7 @@ def resolve_bleu_tokenize(setting: str, tgt_lang: str, field: str = 'config.bleu
   """
   bleu = sacrebleu.metrics.BLEU
   if setting == 'auto':
-    name = bleu._TOKENIZER_MAP.get(tgt_lang, bleu.TOKENIZER_DEFAULT)  # pylint: disable=protected-access
+    name = bleu._TOKENIZER_MAP.get(tgt_lang, bleu.TOKENIZER_DEFAULT)
   elif setting in bleu.TOKENIZERS:
     name = setting
   else:

@@ -15,8 +15,16 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from t2t.config import ModelConfig
-from t2t.layers import (CrossAttention, Embedding, FeedForward, Residual, SelfAttention,
-                        causal_mask, compute_dtype, segment_mask)
+from t2t.layers import (
+  CrossAttention,
+  Embedding,
+  FeedForward,
+  Residual,
+  SelfAttention,
+  causal_mask,
+  compute_dtype,
+  segment_mask,
+)
 
 
 class DecoderConstants(NamedTuple):

@@ -17,8 +17,9 @@ Nothing here knows about Transformers. A model plugs in through a step function:
 
 The search functions call it inside `lax.while_loop`, so it must be traceable and must not change
 the state's shapes. Every row is computed at every step: rows that have ended (greedy, sampling)
-are fed PAD_ID and their output is ignored; dead beams are fed their last token. Per-item constants (the encoder output, the source mask) are better closed over
-by step_fn than put into the state: beam search gathers the whole state every step (see beam_search).
+are fed PAD_ID and their output is ignored; dead beams are fed their last token. Per-item
+constants (the encoder output, the source mask) are better closed over by step_fn than put into
+the state: beam search gathers the whole state every step (see beam_search).
 
 All three searches are jit-compatible when sizes and settings are bound with `functools.partial`:
   jax.jit(functools.partial(beam_search, step_fn, batch_size=B, beam_size=K, max_len=T, alpha=0.6))(state)
@@ -37,7 +38,8 @@ Glossary:
   T  max_len, the number of positions generated (BOS not counted)
 """
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -119,7 +119,7 @@ def prefetch(batches: TrainBatches, size: int = 2):
         sharded = shard_for_devices(batch, len(devices))
         q.put((devices_lib.shard(sharded, devices), batches.state(), fill_fraction(batch)))
       raise RuntimeError('the training batches ended (TrainBatches is endless)')
-    except BaseException as e:  # pylint: disable=broad-except  (passed on to the consumer)
+    except BaseException as e:  # noqa: BLE001  (passed on to the consumer)
       q.put(e)
 
   threading.Thread(target=produce, daemon=True, name='t2t-prefetch').start()
@@ -249,7 +249,7 @@ def train_and_evaluate(config, workdir: str, after_step: AfterStep | None = None
   validate_config(config, jax.device_count())
   search_options(config)  # an impossible search setting stops the run before any work
   if config.final_eval:
-    from t2t import final_eval  # pylint: disable=import-outside-toplevel
+    from t2t import final_eval
     final_eval.search_options(config)
   metrics_lib.config_bleu_tokenize(config)  # an unusable BLEU tokenizer fails now, not at the first eval
   make_workdir(workdir)
@@ -277,7 +277,7 @@ def _train_and_evaluate(config, workdir: str, after_step: AfterStep | None) -> d
   print(f'training wall time {time.time() - started:.0f} s (this invocation, data preparation '
         f'included; evaluation after it not included)', file=sys.stderr)
   if config.final_eval and jax.process_index() == 0:
-    from t2t import final_eval  # pylint: disable=import-outside-toplevel
+    from t2t import final_eval
     final_eval.run(config, workdir)
   return last_eval
 

@@ -139,7 +139,7 @@ def write_best(workdir: str, step: int, bleu: float) -> None:
 
 def load_tokenizer(workdir: str):
   """The workdir's t2t.data.tokenizer.Tokenizer."""
-  from t2t.data.tokenizer import Tokenizer  # pylint: disable=import-outside-toplevel
+  from t2t.data.tokenizer import Tokenizer
   file_path = path(workdir, TOKENIZER_MODEL)
   if not os.path.exists(file_path):
     raise not_a_workdir(file_path)
@@ -148,7 +148,7 @@ def load_tokenizer(workdir: str):
 
 def restore_best_params(workdir: str):
   """(step, validation BLEU, params) of the best checkpoint (config.keep_best), or None."""
-  from t2t.checkpoint import Checkpointer  # pylint: disable=import-outside-toplevel
+  from t2t.checkpoint import Checkpointer
   best = read_best(workdir)
   if best is None:
     return None
@@ -162,7 +162,7 @@ def restore_best_params(workdir: str):
 def load_params(workdir: str, average_last: int = 0, step: int | None = None, best: bool = False):
   """Host (numpy) parameters: the latest checkpoint's, or `step`'s, or the mean of the last
   `average_last`, or with `best` the checkpoint with the highest validation BLEU (best/)."""
-  from t2t.checkpoint import Checkpointer  # pylint: disable=import-outside-toplevel
+  from t2t.checkpoint import Checkpointer
   if average_last < 0:
     raise UserError(f'--average_last {average_last}: use 0 (the latest checkpoint) or the number of '
                     'last checkpoints to average')

@@ -17,19 +17,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fail_checkpoint_write(step: str) -> None:
-  from orbax.checkpoint._src.handlers import json_checkpoint_handler  # pylint: disable=import-outside-toplevel
+  from orbax.checkpoint._src.handlers import json_checkpoint_handler
   handler = json_checkpoint_handler.JsonCheckpointHandler
-  original = handler._save_fn  # pylint: disable=protected-access
+  original = handler._save_fn
 
   async def save_fn(self, item, directory):
     if f'{os.sep}{step}.orbax-checkpoint-tmp' in str(directory):
       raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(directory))
     return await original(self, item, directory)
-  handler._save_fn = save_fn  # pylint: disable=protected-access
+  handler._save_fn = save_fn
 
 
 def fail_batch(number: str) -> None:
-  from t2t.data import batching  # pylint: disable=import-outside-toplevel
+  from t2t.data import batching
   original = batching.TrainBatches.__next__
   served = [0]
 
@@ -59,5 +59,5 @@ if __name__ == '__main__':
   signal.signal(signal.SIGINT, signal.default_int_handler)
   kind, _, argument = sys.argv.pop(1).partition(':')
   {'enospc': fail_checkpoint_write, 'batch': fail_batch, 'pause': pause_in}[kind](argument)
-  from t2t.commands import train  # pylint: disable=wrong-import-position
+  from t2t.commands import train
   train.run()

@@ -6,8 +6,15 @@ import numpy as np
 
 from t2t.data import batching
 from t2t.data.batch import BOS_ID, EOS_ID, Batch
-from t2t.data.batching import (TrainBatches, decode_batches, eval_batches, fill_fraction, filter_by_length,
-                               pack_rows, rows_to_batch)
+from t2t.data.batching import (
+  TrainBatches,
+  decode_batches,
+  eval_batches,
+  fill_fraction,
+  filter_by_length,
+  pack_rows,
+  rows_to_batch,
+)
 from t2t.data.encoded import EncodedPairs
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import builtin_corpus, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

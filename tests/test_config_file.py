@@ -1,8 +1,8 @@
 """A bad --config file is one line naming the file (and line), exit 2, no traceback."""
 
 import pytest
-
 from helpers import run
+
 from t2t.config import check_config_file, load_config_file
 from t2t.errors import UserError
 

@@ -16,16 +16,18 @@ import pytest
 
 ctranslate2 = pytest.importorskip('ctranslate2')
 
-from helpers import builtin_corpus, run  # pylint: disable=wrong-import-position
+from helpers import builtin_corpus, run
 
-from t2t import export  # pylint: disable=wrong-import-position
-from t2t.config import ModelConfig  # pylint: disable=wrong-import-position
-from t2t import demo_corpus  # pylint: disable=wrong-import-position
-from t2t.data.batch import BOS_ID, EOS_ID  # pylint: disable=wrong-import-position
-from t2t.errors import UserError  # pylint: disable=wrong-import-position
-from t2t.inference import SearchOptions, Translator  # pylint: disable=wrong-import-position
-from t2t.model import Transformer, init_params  # pylint: disable=wrong-import-position
-from t2t.workdir import load_model  # pylint: disable=wrong-import-position
+from t2t import (
+  demo_corpus,
+  export,
+)
+from t2t.config import ModelConfig
+from t2t.data.batch import BOS_ID, EOS_ID
+from t2t.errors import UserError
+from t2t.inference import SearchOptions, Translator
+from t2t.model import Transformer, init_params
+from t2t.workdir import load_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -164,7 +166,7 @@ def test_ct2_defaults_translate_any_input(exported):
   workdir, out = exported
   _, _, tokenizer = load_model(str(workdir))
   translator = ctranslate2.Translator(str(out))
-  sentences = [en for en, _ in synthetic.load_builtin('test')]
+  sentences = [en for en, _ in demo_corpus.load_builtin('test')]
   long_input = ' '.join(sentences)  # far more than 500 tokens: CTranslate2 cuts it at 1024
   batch = [tokenizer.pieces(s) for s in sentences]
   rng = np.random.default_rng(0)
@@ -204,7 +206,7 @@ def test_unmapped_parameter_fails_the_export(tmp_path, save):
       export.save_model(config, params, Pieces(config.vocab_size).pieces, str(tmp_path / 'out'))
     else:
       pytest.importorskip('transformers')
-      from t2t.export import hf  # pylint: disable=import-outside-toplevel
+      from t2t.export import hf
       hf.build_model(config, params)
   assert not (tmp_path / 'out').exists()
 
@@ -224,7 +226,7 @@ def hf_exported(exported):
 @pytest.fixture(scope='module')
 def hf_loaded(hf_exported):
   """(model, tokenizer) from AutoModelForSeq2SeqLM / AutoTokenizer.from_pretrained, offline."""
-  import transformers  # pylint: disable=import-outside-toplevel
+  import transformers
   _, out = hf_exported
   model = transformers.AutoModelForSeq2SeqLM.from_pretrained(str(out), local_files_only=True)
   tokenizer = transformers.AutoTokenizer.from_pretrained(str(out), local_files_only=True)
@@ -246,7 +248,7 @@ def test_hf_tokenizer_reproduces_t2t_ids(hf_exported, hf_loaded):
   workdir, _ = hf_exported
   _, hf_tokenizer = hf_loaded
   _, _, tokenizer = load_model(str(workdir))
-  sentences = [s for pair in synthetic.load_builtin('test') for s in pair] + ['  Ünïcode…  and   spaces ', '']
+  sentences = [s for pair in demo_corpus.load_builtin('test') for s in pair] + ['  Ünïcode…  and   spaces ', '']
   ours = [ids + [EOS_ID] for ids in tokenizer.encode_batch(sentences)]  # t2t sources end with EOS
   assert hf_tokenizer(sentences)['input_ids'] == ours
   assert [hf_tokenizer.convert_tokens_to_ids(p) for p in ('<pad>', '</s>', '<s>', '<unk>')] == [0, 1, 2, 3]
@@ -257,7 +259,7 @@ def test_hf_tokenizer_reproduces_t2t_ids(hf_exported, hf_loaded):
 
 
 def test_hf_greedy_is_token_for_token_identical(both, hf_loaded):
-  from t2t.export import hf  # pylint: disable=import-outside-toplevel
+  from t2t.export import hf
   translator, _, tokenizer, config, sources = both
   model, _ = hf_loaded
   sources = sources + [tokenizer.encode(' '.join(['Doctors believe that Thomas buys the student hats.'] * 6))]
@@ -269,7 +271,7 @@ def test_hf_greedy_is_token_for_token_identical(both, hf_loaded):
 
 def test_hf_generate_as_documented(hf_loaded, both):
   """The README's Transformers snippet: tokenizer -> generate -> decode gives t2t's greedy text."""
-  import torch  # pylint: disable=import-outside-toplevel
+  import torch
   translator, _, tokenizer, _, sources = both
   model, hf_tokenizer = hf_loaded
   texts = tokenizer.decode_batch(sources[:6])
@@ -282,7 +284,7 @@ def test_hf_generate_as_documented(hf_loaded, both):
 
 def hf_log_probs(model, src, tgt):
   """Per-token log-probs of tgt + EOS given src (ids without EOS) under an HF model: [T + 1]."""
-  import torch  # pylint: disable=import-outside-toplevel
+  import torch
   with torch.no_grad():
     logits = model(input_ids=torch.tensor([src + [EOS_ID]]), decoder_input_ids=torch.tensor([[BOS_ID] + tgt])).logits
   log_probs = torch.log_softmax(logits.double(), -1)[0].numpy()  # [T + 1, V]
@@ -323,7 +325,7 @@ def test_hf_log_probs_match_on_the_trained_model(both, hf_loaded, exported):
 def test_hf_scores_match_for_every_architecture(positional, tie):
   """Random weights, random norms and biases, small embeddings (LayerNorm's epsilon then matters)."""
   pytest.importorskip('transformers')
-  from t2t.export import hf  # pylint: disable=import-outside-toplevel
+  from t2t.export import hf
   config = tiny_config(positional=positional, tie_embeddings=tie)
   keys = iter(jax.random.split(jax.random.PRNGKey(8), 1000))
   params = jax.tree_util.tree_map_with_path(
@@ -342,6 +344,6 @@ def test_hf_scores_match_for_every_architecture(positional, tie):
 
 def test_hf_refuses_post_ln():
   pytest.importorskip('transformers')
-  from t2t.export import hf  # pylint: disable=import-outside-toplevel
+  from t2t.export import hf
   with pytest.raises(UserError, match=r'^config\.model\.pre_norm=False .*--format ct2$'):
     hf.check_representable(tiny_config(pre_norm=False))

@@ -12,10 +12,10 @@ import pytest
 from flax import jax_utils
 
 from t2t import checkpoint as ckpt
-from t2t.devices import unreplicate
 from t2t import train_step
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
+from t2t.devices import unreplicate
 from t2t.errors import UserError
 from t2t.model import Transformer, init_params
 
@@ -24,7 +24,7 @@ MODEL = ModelConfig(vocab_size=V, d_model=16, num_heads=2, num_encoder_layers=1,
                     num_decoder_layers=1, d_ff=32, dropout=0.1, max_len=32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def p_train():
   return jax.pmap(functools.partial(train_step.train_step, label_smoothing=0.1),
                   axis_name=train_step.AXIS, devices=jax.devices()[:1])
@@ -164,7 +164,7 @@ def test_fingerprint_is_over_sorted_keys_dtypes_shapes_and_bytes(tmp_path, capsy
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_is_noted_once_then_acts_as_usual(signum):
-  from t2t.trainer import Interrupted, StopRequests  # pylint: disable=import-outside-toplevel
+  from t2t.trainer import Interrupted, StopRequests
   before = signal.getsignal(signum)
   with StopRequests() as stop:
     assert not stop.requested(1)
@@ -179,7 +179,7 @@ def test_a_signal_is_noted_once_then_acts_as_usual(signum):
 
 def test_multi_process_flags_go_together(monkeypatch):
   """(With none at all, every train.py run in the tests is the single-process case.)"""
-  from t2t import distributed  # pylint: disable=import-outside-toplevel
+  from t2t import distributed
   for variable in distributed.ENV.values():
     monkeypatch.delenv(variable, raising=False)
   with pytest.raises(UserError, match='^--num_processes, --process_id missing: a multi-process run needs'):

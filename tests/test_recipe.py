@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 import pytest
-
 from helpers import builtin_corpus, run
-from t2t import workdir as wd
+
 from t2t import train_step
+from t2t import workdir as wd
 from t2t.config import base_config, load_config_file
 from t2t.errors import UserError
 

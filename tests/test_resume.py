@@ -16,10 +16,10 @@ import subprocess
 import sys
 
 import pytest
+from helpers import write_corpus
 
 from t2t import checkpoint as ckpt
 from t2t import demo_corpus
-from helpers import write_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
@@ -245,7 +245,7 @@ def test_a_second_run_on_a_training_workdir_is_refused_but_reading_it_is_allowed
     first.kill()
     first.wait(timeout=60)
     first.stderr.close()
-  from t2t.lock import WorkdirLock  # pylint: disable=import-outside-toplevel
+  from t2t.lock import WorkdirLock
   with WorkdirLock(str(workdir)):  # a killed run leaves no stale lock
     pass
 

@@ -66,7 +66,7 @@ def counted_markov_step(tokens, state, index):
   return markov_step(tokens, state, index)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def jitted(search, step_fn, **static):
   """The search jitted the way callers do it; cached so equal settings compile once."""
   return jax.jit(functools.partial(search, step_fn, **static))

@@ -3,8 +3,8 @@
 import ml_collections
 import pytest
 from absl import flags
-
 from helpers import run
+
 from t2t import final_eval, trainer
 from t2t.config import base_config
 from t2t.errors import UserError

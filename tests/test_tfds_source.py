@@ -17,7 +17,7 @@ def tfds():
 
 def _fixed_examples(tfds, examples):
   """A mock_data `as_dataset_fn` that serves `examples`, a list of {lang: text} dicts."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only with TFDS installed)
+  import tensorflow as tf  # (only with TFDS installed)
 
   def as_dataset(self, *args, **kwargs):
     del self, args, kwargs  # the same examples for every split

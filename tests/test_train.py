@@ -10,10 +10,10 @@ import pytest
 from flax import jax_utils
 
 from t2t import checkpoint as ckpt
-from t2t.devices import unreplicate
 from t2t import train_step
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
+from t2t.devices import unreplicate
 from t2t.model import Transformer, init_params
 
 V = 30
@@ -39,7 +39,7 @@ def make_batch(seed, rows=4, row_len=16):
   return rows_to_batch(examples, [[2 * r, 2 * r + 1] for r in range(rows)], rows, row_len)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def steps_on(num_devices):
   """Compiled pmapped train step on the first `num_devices` devices (cached across tests)."""
   config = make_config()

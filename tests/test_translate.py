@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from helpers import builtin_corpus, run
 
-from t2t import streaming
-from t2t import demo_corpus
+from t2t import demo_corpus, streaming
 from t2t.errors import UserError
 from t2t.evaluation import load_model
 from t2t.inference import SearchOptions, Translator
-from helpers import builtin_corpus, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GREEDY = SearchOptions('greedy', 1)

@@ -28,11 +28,11 @@ def main(argv):
   if FLAGS.format == 'hf':
     if FLAGS.quantization:
       raise UserError('--quantization is a CTranslate2 option: drop it with --format hf')
-    from t2t.export import hf  # pylint: disable=import-outside-toplevel
+    from t2t.export import hf
     out = hf.export(FLAGS.workdir, FLAGS.out, FLAGS.average_last, FLAGS.force)
     print(f'wrote a Hugging Face Transformers model to {out}', file=sys.stderr)
   else:
-    from t2t.export import ctranslate2  # pylint: disable=import-outside-toplevel
+    from t2t.export import ctranslate2
     out = ctranslate2.export(FLAGS.workdir, FLAGS.out, FLAGS.average_last, FLAGS.quantization, FLAGS.force)
     print(f'wrote a CTranslate2 model to {out}', file=sys.stderr)
 

@@ -46,7 +46,7 @@ def input_lines():
     yield from text.decoded_lines(sys.stdin.buffer, 'stdin', on_invalid=_warn_invalid)
     return
   try:
-    f = open(FLAGS.input, 'rb')  # pylint: disable=consider-using-with
+    f = open(FLAGS.input, 'rb')
   except OSError as e:
     raise UserError(f'cannot read --input {FLAGS.input}: {e.strerror}') from None
   with f:

@@ -12,7 +12,7 @@ Examples are pairs (src_ids, tgt_ids) of token-id lists without EOS/BOS.
 
 import dataclasses
 import itertools
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 

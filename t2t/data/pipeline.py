@@ -18,11 +18,11 @@ import sys
 import jax
 
 from t2t import demo_corpus
+from t2t import workdir as wd
 from t2t.data import encoded, text
 from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
-from t2t import workdir as wd
 from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME  # noqa: F401  (TOKENIZER_NAME: export.py)
 
 # Pairs read, encoded and written per step when building the encoded training corpus.

@@ -77,7 +77,7 @@ def iter_tfds(name: str, split: str, src_lang: str, tgt_lang: str, data_dir: str
 
 def _import_tfds():
   try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds
   except ImportError as e:
     raise UserError(
         f'reading a TFDS dataset needs TensorFlow Datasets ({e}): '
@@ -97,7 +97,7 @@ def _configs_hint(tfds, name):
   """Lists the configs of the dataset part of `name`, for an unknown-config message."""
   try:
     configs = list(tfds.builder_cls(name.split('/')[0]).builder_configs)
-  except Exception:  # pylint: disable=broad-except  (only a hint; the dataset may not exist)
+  except Exception:  # noqa: BLE001  (only a hint; the dataset may not exist)
     return ''
   if not configs:
     return ''

@@ -86,7 +86,7 @@ class Tokenizer:
     """`decode` for each row, e.g. of a [B, T] array."""
     return self._sp.decode([_content_ids(row) for row in rows])
 
-  def piece(self, id: int) -> str:  # pylint: disable=redefined-builtin
+  def piece(self, id: int) -> str:  # noqa: A002 (sentencepiece names it id)
     """The subword string of one id, e.g. '▁Haus'; for labelling attention plots."""
     return self._sp.id_to_piece(int(id))
 

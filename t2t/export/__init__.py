@@ -8,8 +8,7 @@ length limits), t2t/export/hf.py a Transformers model folder; both read the para
 through t2t/export/params.py, which fails on any parameter an exporter did not map.
 """
 
-from t2t.export.ctranslate2 import (build_spec, ct2_translate_ids, ct2_translator, export, output_limit,
-                                    save_model)
+from t2t.export.ctranslate2 import build_spec, ct2_translate_ids, ct2_translator, export, output_limit, save_model
 from t2t.export.params import position_table
 
 __all__ = ['build_spec', 'ct2_translate_ids', 'ct2_translator', 'export', 'output_limit', 'position_table',

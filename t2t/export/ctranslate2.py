@@ -53,7 +53,7 @@ CT2_MAX_DECODING_LENGTH = 256
 
 def _ct2():
   try:
-    import ctranslate2  # pylint: disable=import-outside-toplevel
+    import ctranslate2
   except ImportError:
     raise UserError('ctranslate2 is not installed: pip install ctranslate2 '
                     "(or pip install -e '.[test]')") from None

@@ -61,8 +61,8 @@ EXPORT_MAP = 't2t_export_map.json'  # which t2t parameter (times which factor) e
 
 def _transformers():
   try:
-    import torch  # noqa: F401  # pylint: disable=import-outside-toplevel,unused-import
-    import transformers  # pylint: disable=import-outside-toplevel
+    import torch  # noqa: F401
+    import transformers
   except ImportError:
     raise UserError("the hf export needs transformers and torch: pip install -e '.[hf]'") from None
   return transformers
@@ -177,7 +177,7 @@ def build_model(config: ModelConfig, params):
   Raises UserError if a t2t parameter is left unmapped or an HF tensor is left unset.
   """
   transformers = _transformers()
-  import torch  # pylint: disable=import-outside-toplevel
+  import torch
   sd = state_dict(config, params)
   model = transformers.BlenderbotForConditionalGeneration(hf_config(config))
   expected = set(model.state_dict())
@@ -201,8 +201,8 @@ def generation_config(config: ModelConfig):
 def build_tokenizer(spm_path: str, max_length: int):
   """A `PreTrainedTokenizerFast` with t2t's SentencePiece pieces and ids, EOS after every source."""
   transformers = _transformers()
-  from tokenizers import processors  # pylint: disable=import-outside-toplevel
-  from transformers.convert_slow_tokenizer import SpmConverter  # pylint: disable=import-outside-toplevel
+  from tokenizers import processors
+  from transformers.convert_slow_tokenizer import SpmConverter
 
   class _Model:  # what SpmConverter reads from a slow tokenizer
     vocab_file = spm_path
@@ -243,7 +243,7 @@ def hf_translate_ids(model, src_ids_list: list[list[int]], max_len_a: float, max
   ceil(a * (S + 1) + b) tokens, EOS included (forced at the limit), at most max_len, as t2t's
   greedy search. Sentences are grouped by limit so each group is one `generate` call.
   """
-  import torch  # pylint: disable=import-outside-toplevel
+  import torch
   sources = [list(s)[:model_max_len - 1] + [EOS_ID] for s in src_ids_list]
   groups: dict[int, list[int]] = {}
   for i, source in enumerate(sources):
