@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Two host CPU devices so pmap tests exercise real data parallelism.
 TEST_ENV := XLA_FLAGS=--xla_force_host_platform_device_count=2 TF_CPP_MIN_LOG_LEVEL=3
 
-.PHONY: install test demo clean
+.PHONY: install test lint demo clean
 
 install: $(VENV)/.installed
 
@@ -15,8 +15,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-test: install
+test: install lint
 	$(TEST_ENV) $(PY) -m pytest -q tests
+
+# ruff (lint, import order) and mypy, configured in pyproject.toml.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 demo: install
 	$(PY) train.py --workdir runs/demo

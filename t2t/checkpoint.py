@@ -35,7 +35,7 @@ class DiskFull(UserError):
   """A checkpoint write failed with ENOSPC (orbax reports it from a background thread)."""
 
 
-def is_disk_full(error: BaseException) -> bool:
+def is_disk_full(error: BaseException | None) -> bool:
   """True if `error` or anything it was raised from is ENOSPC (tensorstore says so in text)."""
   while error is not None:
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
@@ -58,7 +58,7 @@ class Checkpointer:
         max_to_keep=None if read_only else keep, save_interval_steps=0 if read_only else 1,
         create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
-    self._pending = None  # the step of a save that may still be writing in the background
+    self._pending: int | None = None  # the step of a save that may still be writing in the background
     self._failed = False
 
   def step_path(self, step: int) -> str:

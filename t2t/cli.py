@@ -155,4 +155,4 @@ def define_config_file(name: str, default: str, help_string: str) -> None:
   def checked_parse(path):
     check_config_file(path.split(':', 1)[0])  # `file.py:arg` passes arg to get_config
     return load(path)
-  parser.parse = checked_parse
+  parser.parse = checked_parse  # type: ignore[method-assign]

@@ -270,6 +270,7 @@ def load_config_file(path: str):
   check_config_file(path)
   name = os.path.splitext(os.path.basename(path))[0]
   spec = importlib.util.spec_from_file_location(f't2t_config_{name}', path)
+  assert spec is not None and spec.loader is not None  # a .py path always has a source loader
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   if not hasattr(module, 'get_config'):

@@ -10,6 +10,7 @@ With none of these a run is one process and nothing is initialized.
 
 import logging
 import os
+from typing import Any
 
 import jax
 
@@ -22,7 +23,7 @@ ENV = {'coordinator_address': 'JAX_COORDINATOR_ADDRESS', 'num_processes': 'JAX_N
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None) -> None:
   """Calls jax.distributed.initialize when this process is one of several; must run before any JAX op."""
-  given = {'coordinator_address': coordinator_address, 'num_processes': num_processes,
+  given: dict[str, Any] = {'coordinator_address': coordinator_address, 'num_processes': num_processes,
            'process_id': process_id}
   for name, variable in ENV.items():
     if given[name] is None and os.environ.get(variable):

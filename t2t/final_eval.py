@@ -90,6 +90,7 @@ def run(config, workdir: str) -> dict:
     bleu = val_bleu(name, steps, alphas[0])
     if chosen is None or bleu > chosen[0]:
       chosen = (bleu, name, steps, params)
+  assert chosen is not None and translator is not None  # candidates() yields at least the last checkpoint
   best_bleu, name, steps, params = chosen
   translator.set_params(params)
   alpha = alphas[0]

@@ -82,7 +82,7 @@ class Translator:
     self.devices = jax.local_devices()
     self.rows_per_device = max(1, math.ceil(batch_size / len(self.devices)))
     self.set_params(params)
-    self._compiled = {}
+    self._compiled: dict = {}
 
   def set_params(self, params, replicated: bool = False) -> None:
     """Translate with `params` from now on: host parameters (copied to every local device), or
@@ -126,7 +126,7 @@ class Translator:
         if index >= 0:
           results[index] = [Hypothesis(_strip(tokens[row, k]), float(scores[row, k]))
                             for k in range(min(nbest, tokens.shape[1]))]
-    return results
+    return results  # type: ignore[return-value]  # every index was filled
 
   def translate(self, sentences: list[str], options: SearchOptions, seed: int = 0) -> list[str]:
     """Detokenized best translation of each sentence."""

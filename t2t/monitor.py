@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 import jax
 from tqdm import tqdm
@@ -21,7 +22,8 @@ class Monitor:
     self.main = jax.process_index() == 0
     self.bar = tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                     disable=not self.main, file=sys.stderr, smoothing=0.1)
-    self._jsonl = self._tb = None
+    self._jsonl: Any = None
+    self._tb: Any = None
     if self.main:
       os.makedirs(workdir, exist_ok=True)
       self._jsonl = open(wd.path(workdir, wd.METRICS), 'a')

@@ -86,7 +86,7 @@ def _check_rows(state, rows: int, caller: str, hint: str = ''):
 
 class _RowSearch(NamedTuple):
   """Loop carry of greedy_search and sample."""
-  index: jax.Array   # [] int32, position being generated
+  index: jax.Array  # type: ignore[assignment]  # [] int32, position being generated (shadows tuple.index)
   last: jax.Array    # [B] int32, previous token of each row
   tokens: jax.Array  # [B, T] int32, generated so far, PAD elsewhere
   ended: jax.Array   # [B] bool, row has emitted EOS
@@ -204,7 +204,7 @@ def sample(step_fn: StepFn, state, batch_size: int, max_len: int, rng, temperatu
 
 class BeamState(NamedTuple):
   """Loop carry of beam_search. Token arrays have T + 1 columns: BOS, then position i at column i + 1."""
-  index: jax.Array            # [] int32, position being generated
+  index: jax.Array  # type: ignore[assignment]  # [] int32, position being generated (shadows tuple.index)
   alive_tokens: jax.Array     # [B, K, T + 1] int32, beams that may still grow, never holding EOS
   alive_log_probs: jax.Array  # [B, K] float32, sum of log-probs, best first; <= _DEAD if dead
   finished_tokens: jax.Array  # [B, K, T + 1] int32, hypotheses ended by EOS, best first
@@ -298,7 +298,7 @@ def _beam_step(step_fn: StepFn, s: BeamState, alpha, eos_id) -> BeamState:
 
   alive_tokens, alive_log_probs, state = _update_alive(top_tokens, top_log_probs, parents, ends, state, k)
   finished = _update_finished(s, top_tokens, top_log_probs, ends, alpha)
-  return BeamState(s.index + 1, alive_tokens, alive_log_probs, *finished, state)
+  return BeamState(s.index + 1, alive_tokens, alive_log_probs, *finished, state)  # type: ignore[call-arg]
 
 
 def _best_hypotheses(s: BeamState, alpha):

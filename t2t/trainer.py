@@ -41,6 +41,7 @@ from t2t.config import ModelConfig
 from t2t.config import validate as validate_config
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
+from t2t.data.tokenizer import Tokenizer
 from t2t.errors import UserError
 from t2t.inference import Translator
 from t2t.lock import WorkdirLock, make_workdir
@@ -55,7 +56,7 @@ FIXED_FIELDS = ('model.', 'vocab_size', 'tokenizer_path', 'max_len', 'data.sourc
 
 @dataclasses.dataclass
 class Data:
-  tokenizer: object
+  tokenizer: Tokenizer
   train: TrainBatches
   eval_examples: list      # encoded validation pairs
   eval_pairs: list         # validation text pairs (for BLEU)
@@ -132,10 +133,11 @@ def prefetch(batches: TrainBatches, size: int = 2):
 
 def evaluate(config, p_eval, translator: Translator, state, data: Data) -> dict:
   """Validation loss/accuracy/perplexity on all of val, BLEU on its first sentences."""
-  totals = None
+  totals: dict | None = None
   for batch in eval_batches(data.eval_examples, config.batch_size, config.max_len):
     sums = p_eval(state.params, shard_for_devices(batch, jax.local_device_count()))
     totals = metrics_lib.add_sums(totals, jax.tree_util.tree_map(lambda x: float(x[0]), sums))
+  assert totals is not None, 'the validation split is never empty here'
   results = metrics_lib.summarize(totals)
   pairs = data.eval_pairs[:config.eval_bleu_sentences or None]
   translator.set_params(state.params, replicated=True)
@@ -270,7 +272,8 @@ def _train_and_evaluate(config, workdir: str, after_step: AfterStep | None) -> d
     with StopRequests() as stop:
       last_eval = _train(config, model_config, workdir, data, checkpointer, stop, best, after_step)
   finally:
-    for saver in (checkpointer, best and best.checkpointer):
+    savers: tuple[ckpt.Checkpointer | None, ...] = (checkpointer, best.checkpointer if best else None)
+    for saver in savers:
       if saver is not None:
         saver.wait()  # an async write in flight completes, whatever stopped the run
         saver.close()

@@ -77,7 +77,7 @@ def rows_to_batch(examples, rows: Sequence[Sequence[int]], num_rows: int, row_le
   row_of = np.repeat(np.arange(len(rows)), per_row)                                       # [K]
   first_item = np.repeat(_exclusive_cumsum(per_row), per_row)                             # [K]
   seg = (np.arange(len(items)) - first_item + 1).astype(np.int32)                         # [K]
-  arrays = {}
+  arrays: dict[str, np.ndarray] = {}
   for side, tokens, start, length in (('src', pairs.src_tokens, pairs.src_start, pairs.src_len),
                                       ('tgt', pairs.tgt_tokens, pairs.tgt_start, pairs.tgt_len)):
     n = length[items].astype(np.int64) + 1                     # [K] slots: tokens + EOS (or BOS)
@@ -177,7 +177,9 @@ class TrainBatches:
     epoch's first chunk (the whole epoch for a corpus of at most PACKING_CHUNK pairs)."""
     rows = self._rows(self.epoch, 0)
     items = np.fromiter(itertools.chain.from_iterable(rows), np.int64)
-    real = int(self.examples.src_len[items].sum() + self.examples.tgt_len[items].sum()) + 2 * len(items)
+    examples = self.examples
+    assert isinstance(examples, EncodedPairs)  # __post_init__ converted it
+    real = int(examples.src_len[items].sum() + examples.tgt_len[items].sum()) + 2 * len(items)
     return real / (2 * len(rows) * self.row_len)
 
   def batches_per_epoch(self) -> int:

@@ -184,7 +184,7 @@ def build(folder: str, key: dict, pair_chunks: Iterable[list[tuple[str, str]]], 
 
 def _write(tmp, key, pair_chunks, tokenizer) -> dict:
   dtype = np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.int32
-  lengths = []
+  lengths: list[np.ndarray] = []
   with open(os.path.join(tmp, 'src.bin'), 'wb') as src_file, \
        open(os.path.join(tmp, 'tgt.bin'), 'wb') as tgt_file:
     for chunk in pair_chunks:
@@ -198,16 +198,16 @@ def _write(tmp, key, pair_chunks, tokenizer) -> dict:
       f.flush()
       os.fsync(f.fileno())
     sizes = {'src_bytes': src_file.tell(), 'tgt_bytes': tgt_file.tell()}
-  lengths = np.concatenate(lengths, axis=1) if lengths else np.zeros((2, 0), np.int32)
+  all_lengths = np.concatenate(lengths, axis=1) if lengths else np.zeros((2, 0), np.int32)
   with open(os.path.join(tmp, 'lengths.npy'), 'wb') as f:
-    np.save(f, lengths)
+    np.save(f, all_lengths)
     f.flush()
     os.fsync(f.fileno())
-  manifest = {'key': key, 'dtype': np.dtype(dtype).name, 'pairs': lengths.shape[1], **sizes}
+  manifest = {'key': key, 'dtype': np.dtype(dtype).name, 'pairs': all_lengths.shape[1], **sizes}
   # The manifest goes last: a folder whose manifest names the right sizes is whole.
-  with open(os.path.join(tmp, 'manifest.json'), 'w') as f:
-    json.dump(manifest, f, indent=1, sort_keys=True)
-    f.flush()
+  with open(os.path.join(tmp, 'manifest.json'), 'w') as manifest_file:
+    json.dump(manifest, manifest_file, indent=1, sort_keys=True)
+    manifest_file.flush()
     os.fsync(f.fileno())
   return manifest
 

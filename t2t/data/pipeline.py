@@ -92,7 +92,7 @@ def get_tokenizer(config, workdir: str) -> Tokenizer:
         write_atomic(path, f.read())
     return Tokenizer(config.tokenizer_path)
   chunks = iter_pairs(config.data, config.data.train_split, config.data.max_train_examples or None)
-  first = next(chunks, [])
+  first: list = next(chunks, [])
   # 'auto' looks at the first CHUNK_PAIRS pairs (the whole split for corpora up to that size).
   coverage = resolve_character_coverage(config.get('character_coverage', 'auto'),
                                         [[s for s, _ in first], [t for _, t in first]])

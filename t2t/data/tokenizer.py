@@ -201,7 +201,7 @@ def _training_error(error, vocab_size, n_sentences):
 
 def cjk_share(texts: Iterable[str]) -> float:
   """Fraction of the letters (Unicode category L*) in `texts` that belong to a CJK script."""
-  counts = Counter()
+  counts: Counter[str] = Counter()
   for text in texts:
     counts.update(text)
   letters = cjk = 0

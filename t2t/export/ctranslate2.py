@@ -201,7 +201,7 @@ def ct2_translator(ct2_dir: str, device: str = 'cpu', compute_type: str = 'float
   if not os.path.isfile(os.path.join(ct2_dir, 'model.bin')):
     raise UserError(f'{ct2_dir} has no model.bin: create it with python -m t2t.export --out {ct2_dir}')
 
-  class Translator(ct2.Translator):
+  class Translator(ct2.Translator):  # type: ignore[name-defined]
     max_len: int | None = None
 
   translator = Translator(ct2_dir, device=device, compute_type=compute_type,
