@@ -250,7 +250,7 @@ def test_a_second_run_on_a_training_workdir_is_refused_but_reading_it_is_allowed
     pass
 
 
-@pytest.mark.parametrize('phase,signum', [('t2t.data.pipeline.load_pairs', signal.SIGTERM),
+@pytest.mark.parametrize('phase,signum', [('t2t.data.pipeline.iter_pairs', signal.SIGTERM),
                                           ('t2t.data.pipeline.train_tokenizer', signal.SIGINT)])
 def test_a_signal_before_training_is_one_line_and_leaves_nothing_half_written(corpus, tmp_path, phase, signum):
   """(Inside the training loop, compilation and evaluation included, the trainer checkpoints first.)"""
