@@ -221,6 +221,8 @@ def base_config():
   config.max_consecutive_skips = 10   # stop after this many non-finite steps in a row
 
   config.log_every_steps = 50
+  config.peak_flops = 0.0             # one device's peak FLOP/s for the logged MFU; 0 = by device kind
+                                      # (t2t/flops.py: H100/H200 989e12, A100 312e12, ...; CPU: no MFU)
   config.eval_every_steps = 1000
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3

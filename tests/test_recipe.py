@@ -67,6 +67,16 @@ def test_best_checkpoint_is_the_highest_validation_bleu(recipe):
   assert [p.name for p in (workdir / 'best').iterdir()] == [str(best['step'])]
 
 
+def test_train_records_carry_step_time_and_flops(recipe):
+  """metrics.jsonl: step time and achieved model FLOP/s in every train record; no MFU on a CPU
+  (its peak is unknown unless config.peak_flops is set)."""
+  workdir, result = recipe
+  records = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  train = [r for r in records if r['split'] == 'train']
+  assert train and all(r['step_time'] > 0 and r['flops_per_sec'] > 0 and 'mfu' not in r for r in train)
+  assert 'model FLOPs per step' in result.stderr and 'set config.peak_flops' in result.stderr
+
+
 def test_final_evaluation_chooses_on_validation_and_scores_test_once(recipe):
   workdir, result = recipe
   record = json.loads((workdir / 'final_eval.json').read_text())
