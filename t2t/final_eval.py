@@ -8,6 +8,8 @@ The candidate with the highest validation BLEU at `final_alphas[0]` is kept, the
 alpha in `config.final_alphas` is tried on validation with it. The test split is translated once,
 with the winning pair, and scored with sacreBLEU (line and signature printed). Everything is
 written to <workdir>/final_eval.json and the test translations to <workdir>/<test>.final.hyp.
+That choice is then the workdir's default for evaluate.py, translate.py, t2t.export and
+t2t.workdir.load_model (t2t.workdir.read_chosen reads it), so `evaluate.py --workdir W` gives this score.
 
   python -m t2t.final_eval --workdir runs/m30k_en_de     # again, on a finished workdir
 """
