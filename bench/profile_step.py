@@ -32,9 +32,10 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
-from bench.train_speed import model_flops_per_step, time_t2t  # noqa: E402
+from bench.train_speed import time_t2t  # noqa: E402
 from t2t import train_step  # noqa: E402
 from t2t.config import ModelConfig  # noqa: E402
+from t2t.flops import train_flops_per_step  # noqa: E402
 from t2t.model import Transformer, init_params  # noqa: E402
 
 
@@ -106,7 +107,7 @@ def main():
 
   config, batch, model_config, _ = common.setup(args.config, args.workdir, 't2t_profile_')
   rows, length = batch.src.shape
-  flops = model_flops_per_step(model_config, rows, length)
+  flops = train_flops_per_step(model_config, rows, length)
   device_batch = jax.tree_util.tree_map(jnp.asarray, batch)
   rng = jax.random.PRNGKey(1)
   model = Transformer(model_config)
@@ -147,7 +148,7 @@ def main():
 
   print(f'machine: {common.machine()}; jax {jax.__version__}, one {jax.devices()[0].platform} device')
   print(f'config {args.config}: batch {rows} x {length}; model FLOPs per step {flops / 1e9:.1f} G '
-        f'(bench/train_speed.py count); the {len(gemms)} GEMMs below: {gemm_flops / 1e9:.1f} G')
+        f'(t2t/flops.py count); the {len(gemms)} GEMMs below: {gemm_flops / 1e9:.1f} G')
   print(f'\n{"part":<22}{"ms":>9}{"of full step":>14}{"GFLOP/s (model)":>17}')
   for name, seconds in rows_out:
     print(f'{name:<22}{seconds * 1e3:>9.1f}{seconds / full:>14.2f}{flops / seconds / 1e9:>17.1f}')

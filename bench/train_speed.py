@@ -5,8 +5,8 @@
 Both sides train the same model shape (D, layers, heads, FFN, vocabulary, tied embeddings),
 on the same packed batch (block-diagonal attention masks from segment ids), with AdamW,
 gradient clipping and label smoothing. Model FLOPs are counted from the matmuls (forward x 3
-for training) and MFU is taken against this machine's float32 matmul peak, measured in the
-same run. The last line is:
+for training; t2t/flops.py, the count the trainer logs) and MFU is taken against this machine's
+float32 matmul peak, measured in the same run. The last line is:
 
   train tokens/s t2t=<x> torch=<y> ratio=<x/y> mfu=<m>
 """
@@ -23,22 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 from t2t import train_step  # noqa: E402
-from t2t.config import ModelConfig  # noqa: E402
 from t2t.data.batching import shard_for_devices  # noqa: E402
 from t2t.devices import replicate, shard  # noqa: E402
+from t2t.flops import train_flops_per_step  # noqa: E402
 from t2t.model import Transformer, init_params  # noqa: E402
-
-
-def model_flops_per_step(m: ModelConfig, rows: int, length: int) -> float:
-  """Training FLOPs of one step: 3 x the forward matmuls, attention over the full row length.
-
-  Per token, forward: encoder layer 8D^2 (QKV, output) + 4DF (FFN) + 4LD (scores, values);
-  decoder layer 16D^2 (self and cross projections) + 4DF + 8LD; logits 2DV on the target side.
-  """
-  d, f, v = m.d_model, m.d_ff, m.vocab_size
-  encoder = m.num_encoder_layers * (8 * d * d + 4 * d * f + 4 * length * d)
-  decoder = m.num_decoder_layers * (16 * d * d + 4 * d * f + 8 * length * d)
-  return 3.0 * rows * length * (encoder + decoder + 2 * d * v)
 
 
 def time_t2t(config, model_config, batch, steps: int, warmup: int):
@@ -76,7 +64,7 @@ def main():
   config, batch, model_config, fill = common.setup(args.config, args.workdir, 't2t_bench_')
   rows, length = batch.src.shape
   target_tokens = int((batch.tgt_seg > 0).sum())
-  flops = model_flops_per_step(model_config, rows, length)
+  flops = train_flops_per_step(model_config, rows, length)
   peak = common.matmul_peak()
 
   print(f'machine: {common.machine()}; jax {jax.__version__} on {jax.local_device_count()} '

@@ -184,11 +184,18 @@ class Checkpointer:
     steps = self.all_steps()[-last:]
     if not steps:
       self.restore_params()  # raises the "no checkpoint" error
+    return self.mean_params(steps), steps
+
+  def mean_params(self, steps: list[int]):
+    """Element-wise mean of these checkpoints' parameters (float64 sum, float32 result); one step
+    gives that checkpoint's parameters unchanged."""
+    if len(steps) == 1:
+      return self.restore_params(steps[0])
     total = None
     for step in steps:
       params = jax.tree_util.tree_map(lambda x: x.astype(np.float64), self.restore_params(step))
       total = params if total is None else jax.tree_util.tree_map(np.add, total, params)
-    return jax.tree_util.tree_map(lambda x: (x / len(steps)).astype(np.float32), total), steps
+    return jax.tree_util.tree_map(lambda x: (x / len(steps)).astype(np.float32), total)
 
   def close(self) -> None:
     # Orbax removes leftover temporary folders in the background and waits for that only before

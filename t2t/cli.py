@@ -15,7 +15,9 @@ its threads; t2t.checkpoint re-raises the failure as one line).
 The installed commands (train, evaluate, translate, export) define their flags globally in
 t2t/commands/ and start with `run` (absl.app); the module tools (`python -m t2t.final_eval`,
 `t2t.curves`, `t2t.checkpoint`) define theirs on a private FlagValues and start with `run_tool`,
-so importing them (the trainer imports final_eval) never registers a flag twice.
+so importing them (the trainer imports final_eval) never registers a flag twice. The commands that
+decode with a workdir take their defaults from what its final evaluation chose on validation
+(`workdir_choice`).
 """
 
 import contextlib
@@ -29,8 +31,10 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from t2t import workdir as wd
 from t2t.config import check_config_file
 from t2t.errors import UserError
+from t2t.search_options import SearchOptions
 
 
 class Stopped(BaseException):
@@ -156,3 +160,33 @@ def define_config_file(name: str, default: str, help_string: str) -> None:
     check_config_file(path.split(':', 1)[0])  # `file.py:arg` passes arg to get_config
     return load(path)
   parser.parse = checked_parse  # type: ignore[method-assign]
+
+
+def define_no_chosen() -> None:
+  flags.DEFINE_bool('no_chosen', False, "Ignore the settings the workdir's final evaluation chose on val "
+                    '(final_eval.json): the latest checkpoint and the flags\' own defaults.')
+
+
+def workdir_choice(values, checkpoint_flags=('average_last', 'best'), search: bool = True):
+  """Settings for a command that decodes with `values.workdir`: flags given > what the workdir's
+  final evaluation chose on validation (final_eval.json; unless --no_chosen) > the flags' defaults.
+
+  Says on stderr, in one line, which chosen settings are used. Returns (the `Chosen` whose
+  checkpoint to load, or None when there is none or a checkpoint flag was given; the
+  SearchOptions, or None without `search`).
+  """
+  chosen = None if values.no_chosen else wd.read_chosen(values.workdir)
+  options = SearchOptions.from_flags(values, chosen and chosen.search_defaults()) if search else None
+  if chosen is None:
+    return None, options
+  checkpoint_given = any(values[name].present for name in checkpoint_flags if name in values)
+  used = [] if checkpoint_given else [chosen.checkpoint_name()]
+  if options is not None and options.method != 'sample':
+    if not values['beam_size'].present:
+      used.append(f'beam {chosen.beam_size}' if chosen.beam_size > 1 else 'greedy')
+    if not values['alpha'].present and options.method == 'beam':
+      used.append(f'alpha {chosen.alpha}')
+  if used:
+    print(f'using the settings chosen on val in {chosen.file}: {", ".join(used)} '
+          '(flags override them; --no_chosen ignores them)', file=sys.stderr)
+  return (None if checkpoint_given else chosen), options

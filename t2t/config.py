@@ -210,7 +210,8 @@ def base_config():
   config.warmup_steps = 4000
   config.lr_schedule = 'rsqrt'        # after warm-up: 'rsqrt' (Vaswani et al.) or 'cosine' (to 0
                                       # at num_train_steps; suits a fixed step budget)
-  config.weight_decay = 0.0
+  config.weight_decay = 0.0           # AdamW's decoupled decay, on matrices only: not biases, norms
+                                      # or embeddings (t2t/train_step.py `decays` says why)
   config.adam_b1 = 0.9
   config.adam_b2 = 0.98
   config.adam_eps = 1e-9
@@ -220,6 +221,8 @@ def base_config():
   config.max_consecutive_skips = 10   # stop after this many non-finite steps in a row
 
   config.log_every_steps = 50
+  config.peak_flops = 0.0             # one device's peak FLOP/s for the logged MFU; 0 = by device kind
+                                      # (t2t/flops.py: H100/H200 989e12, A100 312e12, ...; CPU: no MFU)
   config.eval_every_steps = 1000
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3

@@ -49,17 +49,20 @@ def bleu_tokenize(workdir: str, setting: str | None) -> str:
 def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src: str | None = None,
              ref: str | None = None, output: str | None = None, average_last: int = 0,
              batch_size: int = 64, best: bool = False,
-             bleu_tokenize_setting: str | None = None) -> metrics.CorpusScores | None:
+             bleu_tokenize_setting: str | None = None,
+             chosen: wd.Chosen | None = None) -> metrics.CorpusScores | None:
   """Translates, writes detokenized hypotheses, prints sacreBLEU's BLEU and chrF lines.
 
   `bleu_tokenize_setting`: sacreBLEU tokenizer name or 'auto' (default: the workdir config's).
+  Parameters: `best`, else the mean of the last `average_last`, else `chosen`'s checkpoint (the
+  final evaluation's choice), else the latest checkpoint.
   """
   if best and average_last > 1:
     raise UserError('--best and --average_last choose different parameters: pass one of them')
   if batch_size < 1:
     raise UserError(f'--batch_size {batch_size}: use 1 or more decoder rows')
   tokenize = bleu_tokenize(workdir, bleu_tokenize_setting)
-  model_config, params, tokenizer = load_model(workdir, average_last, best=best)
+  model_config, params, tokenizer = load_model(workdir, average_last, best=best, chosen=chosen or False)
   sources, references, name = load_sources(workdir, split, src, ref)
   tag = options.method if options.method != 'beam' else f'beam{options.beam_size}'
   output = output or wd.hypothesis_path(workdir, name, tag)

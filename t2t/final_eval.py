@@ -8,6 +8,8 @@ The candidate with the highest validation BLEU at `final_alphas[0]` is kept, the
 alpha in `config.final_alphas` is tried on validation with it. The test split is translated once,
 with the winning pair, and scored with sacreBLEU (line and signature printed). Everything is
 written to <workdir>/final_eval.json and the test translations to <workdir>/<test>.final.hyp.
+That choice is then the workdir's default for evaluate.py, translate.py, t2t.export and
+t2t.workdir.load_model (t2t.workdir.read_chosen reads it), so `evaluate.py --workdir W` gives this score.
 
   python -m t2t.final_eval --workdir runs/m30k_en_de     # again, on a finished workdir
 """
@@ -32,22 +34,22 @@ from t2t.search_options import SearchOptions
 
 
 def candidates(workdir: str, average: int):
-  """Yields (name, steps, params) for last, average-of-last-K and best."""
+  """Yields (kind, name, steps, params) for last, average-of-last-K and best (kind: t2t.workdir.CHOSEN_CHECKPOINTS)."""
   checkpointer = ckpt.Checkpointer(workdir, read_only=True)
   try:
     steps = checkpointer.all_steps()
     if not steps:
       raise UserError(f'{checkpointer.directory}: no checkpoint found; train first')
-    yield 'last', [steps[-1]], checkpointer.restore_params(steps[-1])
+    yield 'last', 'last', [steps[-1]], checkpointer.restore_params(steps[-1])
     if average > 1 and len(steps) > 1:
       params, averaged = checkpointer.average_params(average)
-      yield f'average of last {len(averaged)}', averaged, params
+      yield 'average', f'average of last {len(averaged)}', averaged, params
   finally:
     checkpointer.close()
   best = wd.read_best(workdir)
   if best is not None and best['step'] != steps[-1]:
     step, bleu, params = wd.restore_best_params(workdir)
-    yield f'best (val BLEU {bleu:.2f} in training)', [step], params
+    yield 'best', f'best (val BLEU {bleu:.2f} in training)', [step], params
 
 
 def search_options(config) -> list[SearchOptions]:
@@ -69,7 +71,8 @@ def run(config, workdir: str) -> dict:
   test = pipeline.load_pairs(config.data, config.data.test_split)
   alphas = list(config.final_alphas)
   translator = None
-  record = {'validation': [], 'beam_size': config.final_beam_size}
+  record = {'validation': [], 'beam_size': config.final_beam_size,
+            'max_len_a': config.decode_max_len_a, 'max_len_b': config.decode_max_len_b}
 
   options = dict(zip(alphas, search_options(config)))
 
@@ -81,17 +84,17 @@ def run(config, workdir: str) -> dict:
           file=sys.stderr, flush=True)
     return bleu
 
-  chosen = None  # (bleu, name, steps, params)
-  for name, steps, params in candidates(workdir, config.keep_checkpoints):
+  chosen = None  # (bleu, kind, name, steps, params)
+  for kind, name, steps, params in candidates(workdir, config.keep_checkpoints):
     if translator is None:
       translator = Translator(model_config, params, tokenizer, config.decode_batch_size)
     else:
       translator.set_params(params)
     bleu = val_bleu(name, steps, alphas[0])
     if chosen is None or bleu > chosen[0]:
-      chosen = (bleu, name, steps, params)
+      chosen = (bleu, kind, name, steps, params)
   assert chosen is not None and translator is not None  # candidates() yields at least the last checkpoint
-  best_bleu, name, steps, params = chosen
+  best_bleu, kind, name, steps, params = chosen
   translator.set_params(params)
   alpha = alphas[0]
   for other in alphas[1:]:
@@ -103,7 +106,7 @@ def run(config, workdir: str) -> dict:
   scores = metrics.corpus_scores(hypotheses, [t for _, t in test], bleu_tokenize)
   output = wd.final_hypothesis_path(workdir, config.data.test_split)
   write_lines_atomic(output, hypotheses)
-  record.update(chosen={'candidate': name, 'steps': steps, 'alpha': alpha, 'val_bleu': best_bleu},
+  record.update(chosen={'candidate': name, 'checkpoint': kind, 'steps': steps, 'alpha': alpha, 'val_bleu': best_bleu},
                 test_split=config.data.test_split, bleu=scores.bleu, bleu_line=scores.bleu_line,
                 bleu_signature=scores.bleu_signature, chrf=scores.chrf, chrf_line=scores.chrf_line,
                 chrf_signature=scores.chrf_signature, seconds=time.perf_counter() - start)

@@ -1,7 +1,9 @@
 """`SearchOptions`: how to search for translations, validated and built in one place.
 
-Every command builds its options here: `from_flags` (evaluate.py, translate.py) or
-`from_config` (the trainer's periodic BLEU, final_eval), and each builder checks the values
+Every command builds its options here: `from_flags` (evaluate.py, translate.py; the flags not
+given come from the settings the workdir's final evaluation chose, t2t/cli.py `workdir_choice`),
+`from_config` (the trainer's periodic BLEU, final_eval) or `for_workdir` (the Python API), and
+each builder checks the values
 first, so an impossible setting (beam 0, nbest above the beam, temperature 0, ...) stops the
 command with one line naming the flag or config field, before any model is loaded.
 """
@@ -86,6 +88,17 @@ class SearchOptions:
     alpha = config[alpha_field] if alpha is None else alpha
     return cls.beam_or_greedy(config[beam_field], alpha, config.decode_max_len_a, config.decode_max_len_b,
                               names=config_names(beam_field, alpha_field))
+
+  @classmethod
+  def for_workdir(cls, workdir: str) -> 'SearchOptions':
+    """The search a workdir's final evaluation chose on validation (final_eval.json: beam, alpha,
+    output limit), or the defaults when it has none; pairs with `t2t.workdir.load_model(workdir)`."""
+    from t2t import workdir as wd  # pylint: disable=import-outside-toplevel  (workdir imports jax)
+    chosen = wd.read_chosen(workdir)
+    if chosen is None:
+      return cls()
+    return cls.beam_or_greedy(chosen.beam_size, chosen.alpha, chosen.max_len_a, chosen.max_len_b,
+                              names={field: f'{chosen.file} {field}' for field in FLAG_NAMES})
 
   @property
   def beams(self) -> int:

@@ -58,12 +58,34 @@ def learning_rate_schedule(config):
   return schedule
 
 
+def decays(path, value) -> bool:
+  """Whether weight decay applies to one parameter: matrices only (nanoGPT's dim >= 2 rule).
+
+  Not decayed: LayerNorm scales and biases (also the per-head biases, [3, H, D/H], which are
+  not matrices though they have 2+ dimensions), and the embedding tables (token and learned
+  positions). Embeddings are left alone on purpose: decoupled decay shrinks every row at every
+  step while a token's row gets a gradient only when that token is in the batch, so rare
+  tokens would drift to zero; the table is also the tied output layer, scaled by sqrt(D) on input.
+  """
+  return value.ndim >= 2 and path[-1].key not in ('bias', 'embedding')
+
+
+def decay_mask(params):
+  """A tree of bools like `params`: True where weight decay applies (`decays`)."""
+  return jax.tree_util.tree_map_with_path(decays, params)
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
-  """AdamW with gradient clipping, warm-up/rsqrt schedule and optional accumulation."""
+  """AdamW with gradient clipping, warm-up/rsqrt schedule and optional accumulation.
+
+  config.weight_decay (decoupled, times the learning rate) applies to matrices only (`decays`);
+  at 0 no mask is built, so the optimizer and its state are exactly what they were before.
+  """
   tx = optax.chain(
       optax.clip_by_global_norm(config.grad_clip_norm) if config.grad_clip_norm > 0 else optax.identity(),
       optax.adamw(learning_rate_schedule(config), b1=config.adam_b1, b2=config.adam_b2,
-                  eps=config.adam_eps, weight_decay=config.weight_decay))
+                  eps=config.adam_eps, weight_decay=config.weight_decay,
+                  mask=decay_mask if config.weight_decay > 0 else None))
   if config.grad_accum_steps > 1:
     tx = optax.MultiSteps(tx, every_k_schedule=config.grad_accum_steps)
   return tx

@@ -43,6 +43,7 @@ from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
 from t2t.data.tokenizer import Tokenizer
 from t2t.errors import UserError
+from t2t.flops import Speed
 from t2t.inference import Translator
 from t2t.lock import WorkdirLock, make_workdir
 from t2t.model import Transformer, init_params
@@ -315,8 +316,11 @@ def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests
                           data.tokenizer, config.decode_batch_size)
   dropout_rng = devices_lib.replicate(jax.random.PRNGKey(config.seed + 1))
   monitor = Monitor(workdir, config.num_train_steps, start)
+  device_kind = jax.devices()[0].device_kind
+  speed = Speed.for_training(config, model_config, device_kind, jax.device_count())
   monitor.message(f'{_count(state.params):,} parameters; padding efficiency (real tokens / '
-                  f'slots) {data.fill:.3f}; {data.train.batches_per_epoch()} batches per epoch')
+                  f'slots) {data.fill:.3f}; {data.train.batches_per_epoch()} batches per epoch; '
+                  + speed.describe(device_kind))
   last_eval = {}
   batches = prefetch(data.train)
   pending, last_log, data_state = [], (start, time.time()), data.train.state()
@@ -331,7 +335,7 @@ def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests
       interrupted = stop.requested(done)
       last = done == config.num_train_steps
       if done % config.log_every_steps == 0 or last or interrupted:
-        last_log = log_train(config, monitor, pending, done, last_log)
+        last_log = log_train(config, monitor, pending, done, last_log, speed)
         pending = []
         check_skips(config, state, done, checkpointer)
       if done % config.eval_every_steps == 0 or last:
@@ -354,8 +358,9 @@ def _train(config, model_config, workdir, data, checkpointer, stop: StopRequests
   return last_eval
 
 
-def log_train(config, monitor: Monitor, pending, step: int, last_log):
-  """Sums the steps since the last log (one host sync here, none inside the loop)."""
+def log_train(config, monitor: Monitor, pending, step: int, last_log, speed: Speed):
+  """Sums the steps since the last log (one host sync here, none inside the loop); step time,
+  achieved model FLOP/s and MFU (`speed`) over the training time since then."""
   totals, skipped = None, 0
   for step_metrics, _ in pending:
     sums = {k: float(v[0]) for k, v in step_metrics.items() if k not in ('grad_norm', 'skipped')}
@@ -367,6 +372,7 @@ def log_train(config, monitor: Monitor, pending, step: int, last_log):
   last_step, last_time = last_log
   now = time.time()
   summary['tokens_per_sec'] = (totals['tokens'] if totals else 0.0) / max(now - last_time, 1e-9)
+  summary.update(speed.summary(step - last_step, now - last_time))
   summary['learning_rate'] = float(train_step.learning_rate_schedule(config)(step - 1))
   summary['grad_norm'] = float(pending[-1][0]['grad_norm'][0])
   summary['fill'] = float(np.mean([f for _, f in pending]))
@@ -376,7 +382,8 @@ def log_train(config, monitor: Monitor, pending, step: int, last_log):
                     '(non-finite loss or gradients)')
   monitor.write(step, 'train', summary)
   monitor.advance(0, {'loss': summary['loss'], 'lr': summary['learning_rate'],
-                      'tok/s': summary['tokens_per_sec']})
+                      'tok/s': summary['tokens_per_sec'], 'ms/step': 1e3 * summary['step_time'],
+                      **({'mfu': summary['mfu']} if 'mfu' in summary else {})})
   return step, now
 
 

@@ -10,12 +10,15 @@
   encoded/<split>/     the training split's token ids, made once (t2t/data/encoded.py)
   metrics.jsonl, tb/   training curves (t2t/monitor.py writes them, t2t/curves.py reads them)
   <name>.<search>.hyp  evaluate.py's translations (e.g. test.beam4.hyp)
-  final_eval.json      the final evaluation's record; <test split>.final.hyp its translations
+  final_eval.json      the final evaluation's record; <test split>.final.hyp its translations.
+                       Its choice (checkpoint, beam, alpha: `read_chosen`) is what evaluate.py,
+                       translate.py, t2t.export and `load_model` use unless told otherwise
 
 Every other module asks this one for a path, so a file name is spelled once. Files are
 written atomically (t2t/files.py) and, on several processes, by process 0 only.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -135,6 +138,62 @@ def write_best(workdir: str, step: int, bleu: float) -> None:
   write_main(path(workdir, BEST_JSON), json.dumps({'step': step, 'bleu': bleu}) + '\n')
 
 
+# --- the final evaluation's choice -------------------------------------------------------
+
+CHOSEN_CHECKPOINTS = ('last', 'average', 'best')
+
+
+@dataclasses.dataclass(frozen=True)
+class Chosen:
+  """What a recipe's final evaluation (t2t/final_eval.py) chose on validation, from final_eval.json.
+
+  checkpoint: 'last', 'average' (the mean of `steps`) or 'best' (best/, config.keep_best);
+  steps: the checkpoint steps it loaded. beam_size, alpha, max_len_a, max_len_b: its search.
+  """
+  file: str
+  checkpoint: str
+  steps: tuple[int, ...]
+  beam_size: int
+  alpha: float
+  max_len_a: float
+  max_len_b: int
+
+  def checkpoint_name(self) -> str:
+    """'last checkpoint (step 1800)', 'average of checkpoints 1400, 1600, 1800', 'best checkpoint (step 8)'."""
+    if self.checkpoint == 'average':
+      return f'average of checkpoints {", ".join(map(str, self.steps))}'
+    return f'{self.checkpoint} checkpoint (step {self.steps[0]})'
+
+  def search_defaults(self) -> dict:
+    """Its search as training-config fields (SearchOptions.from_flags fills the flags not given with them)."""
+    return {'beam_size': self.beam_size, 'alpha': self.alpha,
+            'decode_max_len_a': self.max_len_a, 'decode_max_len_b': self.max_len_b}
+
+
+def read_chosen(workdir: str) -> Chosen | None:
+  """The choice recorded in <workdir>/final_eval.json, or None when there is none."""
+  file_path = path(workdir, FINAL_EVAL_JSON)
+  record = read_json(file_path)
+  if record is None:
+    return None
+  try:
+    chosen = record['chosen']
+    # Records before `checkpoint` was written name it in the candidate: 'average of last 5', 'best (...)'.
+    checkpoint = chosen.get('checkpoint') or chosen['candidate'].split()[0]
+    # Older records have no output limit: it was the training config's.
+    limits = record if 'max_len_a' in record else require_train_config(workdir)
+    max_len_a = limits.get('max_len_a', limits.get('decode_max_len_a'))
+    max_len_b = limits.get('max_len_b', limits.get('decode_max_len_b'))
+    result = Chosen(file_path, checkpoint, tuple(int(s) for s in chosen['steps']), int(record['beam_size']),
+                    float(chosen['alpha']), float(max_len_a), int(max_len_b))  # type: ignore[arg-type]
+  except (KeyError, TypeError, ValueError, AttributeError):
+    result = None
+  if result is None or result.checkpoint not in CHOSEN_CHECKPOINTS or not result.steps:
+    raise UserError(f'{file_path} is not a final evaluation record: run `python -m t2t.final_eval '
+                    f'--workdir {workdir}` again, or pass --no_chosen')
+  return result
+
+
 # --- loading a model -----------------------------------------------------------------------
 
 def load_tokenizer(workdir: str):
@@ -159,9 +218,11 @@ def restore_best_params(workdir: str):
     checkpointer.close()
 
 
-def load_params(workdir: str, average_last: int = 0, step: int | None = None, best: bool = False):
+def load_params(workdir: str, average_last: int = 0, step: int | None = None, best: bool = False,
+                chosen: Chosen | None = None):
   """Host (numpy) parameters: the latest checkpoint's, or `step`'s, or the mean of the last
-  `average_last`, or with `best` the checkpoint with the highest validation BLEU (best/)."""
+  `average_last`, or with `best` the checkpoint with the highest validation BLEU (best/), or,
+  when none of these is given, `chosen`'s (the final evaluation's choice)."""
   from t2t.checkpoint import Checkpointer
   if average_last < 0:
     raise UserError(f'--average_last {average_last}: use 0 (the latest checkpoint) or the number of '
@@ -174,6 +235,8 @@ def load_params(workdir: str, average_last: int = 0, step: int | None = None, be
     best_step, bleu, params = restored
     print(f'best checkpoint: step {best_step} (validation BLEU {bleu:.2f} during training)', file=sys.stderr)
     return params
+  if chosen is not None and not average_last and step is None:
+    return _chosen_params(workdir, chosen)
   checkpointer = Checkpointer(workdir, read_only=True)  # never touches a run in progress
   try:
     if average_last > 1:
@@ -185,7 +248,40 @@ def load_params(workdir: str, average_last: int = 0, step: int | None = None, be
     checkpointer.close()
 
 
-def load_model(workdir: str, average_last: int = 0, step: int | None = None, best: bool = False):
-  """(ModelConfig, params, Tokenizer) from a workdir; params as in `load_params`."""
+def _chosen_params(workdir: str, chosen: Chosen):
+  """The parameters the final evaluation scored: exactly its steps, from checkpoints/ or best/."""
+  from t2t.checkpoint import Checkpointer  # pylint: disable=import-outside-toplevel
+  folder = BEST_FOLDER if chosen.checkpoint == 'best' else CHECKPOINTS
+  checkpointer = Checkpointer(workdir, read_only=True, folder=folder)
+  try:
+    present = checkpointer.all_steps()
+    missing = [s for s in chosen.steps if s not in present]
+    if missing:
+      raise UserError(f'{chosen.file} chose the {chosen.checkpoint_name()}, but {path(workdir, folder)} no '
+                      f'longer holds step {missing[0]} (it has {present or "none"}): run `python -m '
+                      f't2t.final_eval --workdir {workdir}` again, or pass --no_chosen')
+    return checkpointer.mean_params(list(chosen.steps))
+  finally:
+    checkpointer.close()
+
+
+def load_model(workdir: str, average_last: int = 0, step: int | None = None, best: bool = False,
+               chosen: 'bool | Chosen' = True):
+  """(ModelConfig, params, Tokenizer) from a workdir; params as in `load_params`.
+
+  chosen: True (the default) loads the checkpoint that final_eval.json chose, when the workdir
+  has one and no average_last/step/best is given, and says so on stderr (decode it with
+  `SearchOptions.for_workdir(workdir)`); False the latest checkpoint; a `Chosen` is used as given,
+  silently (the commands read it once and announce it with their flags).
+  """
+  choice: Chosen | None = None
+  if chosen is True:
+    choice = read_chosen(workdir)
+    if choice is not None and not best and not average_last and step is None:
+      print(f'using the checkpoint chosen on val in {choice.file}: {choice.checkpoint_name()} '
+            f'(decoded there with beam {choice.beam_size}, alpha {choice.alpha})', file=sys.stderr)
+  elif isinstance(chosen, Chosen):
+    choice = chosen
   model_config = read_model_config(workdir)
-  return model_config, load_params(workdir, average_last, step, best), load_tokenizer(workdir)
+  params = load_params(workdir, average_last, step, best, choice)
+  return model_config, params, load_tokenizer(workdir)

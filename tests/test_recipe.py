@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -10,8 +11,10 @@ from helpers import builtin_corpus, run
 
 from t2t import train_step
 from t2t import workdir as wd
+from t2t.checkpoint import Checkpointer, fingerprint
 from t2t.config import base_config, load_config_file
 from t2t.errors import UserError
+from t2t.search_options import SearchOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,6 +67,16 @@ def test_best_checkpoint_is_the_highest_validation_bleu(recipe):
   assert [p.name for p in (workdir / 'best').iterdir()] == [str(best['step'])]
 
 
+def test_train_records_carry_step_time_and_flops(recipe):
+  """metrics.jsonl: step time and achieved model FLOP/s in every train record; no MFU on a CPU
+  (its peak is unknown unless config.peak_flops is set)."""
+  workdir, result = recipe
+  records = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  train = [r for r in records if r['split'] == 'train']
+  assert train and all(r['step_time'] > 0 and r['flops_per_sec'] > 0 and 'mfu' not in r for r in train)
+  assert 'model FLOPs per step' in result.stderr and 'set config.peak_flops' in result.stderr
+
+
 def test_final_evaluation_chooses_on_validation_and_scores_test_once(recipe):
   workdir, result = recipe
   record = json.loads((workdir / 'final_eval.json').read_text())
@@ -83,6 +96,72 @@ def test_final_evaluation_chooses_on_validation_and_scores_test_once(recipe):
   again = run('evaluate.py', '--workdir', str(workdir), '--beam_size', '2', '--alpha', str(chosen['alpha']),
               *which)
   assert re.search(r'BLEU = ([\d.]+)', again.stdout).group(1) == f"{record['bleu']:.2f}"
+
+
+def evaluate_output(workdir, *flags):
+  """(BLEU as printed, the search evaluate.py reports, stderr) of `evaluate.py --workdir W flags`."""
+  result = run('evaluate.py', '--workdir', str(workdir), *flags)
+  search = re.search(r'sentences/s including compilation; (.*)\)', result.stdout).group(1)
+  return re.search(r'BLEU = ([\d.]+)', result.stdout).group(1), search, result.stderr
+
+
+def test_evaluate_uses_the_final_choice_unless_told_otherwise(recipe):
+  """Issue 16: flags given > what final_eval.json chose on val > the flags' defaults."""
+  workdir, _ = recipe
+  record = json.loads((workdir / 'final_eval.json').read_text())
+  chosen = record['chosen']
+  bleu, search, stderr = evaluate_output(workdir)
+  assert (bleu, search) == (f"{record['bleu']:.2f}", f"beam2, alpha {chosen['alpha']}")
+  assert ((workdir / 'test.beam2.hyp').read_text(encoding='utf-8')
+          == (workdir / 'test.final.hyp').read_text(encoding='utf-8'))
+  said = [line for line in stderr.splitlines() if line.startswith('using the settings chosen on val')]
+  assert len(said) == 1 and f"{workdir / 'final_eval.json'}: {chosen['checkpoint']}" in said[0]
+  assert f"beam 2, alpha {chosen['alpha']}" in said[0]
+
+  _, search, stderr = evaluate_output(workdir, '--alpha', '0.8')
+  assert search == 'beam2, alpha 0.8' and 'alpha' not in stderr.split('using the settings')[1].split('(')[0]
+  _, search, stderr = evaluate_output(workdir, '--no_chosen')
+  assert search == 'beam4, alpha 0.6' and 'using the settings' not in stderr
+
+
+def test_loading_api_uses_the_final_choice(recipe, capsys):
+  workdir, _ = recipe
+  chosen = wd.read_chosen(str(workdir))
+  record = json.loads((workdir / 'final_eval.json').read_text())
+  assert (chosen.beam_size, chosen.alpha, list(chosen.steps)) == (2, record['chosen']['alpha'],
+                                                                  record['chosen']['steps'])
+  assert SearchOptions.for_workdir(str(workdir)) == SearchOptions('beam', 2, chosen.alpha, 1.5, 10)
+  _, params, _ = wd.load_model(str(workdir))
+  assert 'using the checkpoint chosen on val' in capsys.readouterr().err
+  checkpointer = Checkpointer(str(workdir), read_only=True,
+                              folder='best' if chosen.checkpoint == 'best' else 'checkpoints')
+  expected = checkpointer.mean_params(list(chosen.steps))
+  checkpointer.close()
+  assert fingerprint(params) == fingerprint(expected)
+  _, latest, _ = wd.load_model(str(workdir), chosen=False)
+  assert capsys.readouterr().err == ''
+  assert fingerprint(latest) == fingerprint(Checkpointer(str(workdir), read_only=True).restore_params(16))
+
+
+def test_a_stale_or_old_final_choice(recipe, tmp_path):
+  """A record from before `checkpoint`/`max_len_*` were written still reads; one whose steps are
+  gone is one line naming the fix."""
+  workdir, _ = recipe
+  copy = tmp_path / 'w'
+  shutil.copytree(workdir, copy)
+  record = json.loads((copy / 'final_eval.json').read_text())
+  del record['chosen']['checkpoint'], record['max_len_a'], record['max_len_b']
+  record['chosen'].update(candidate='average of last 2', steps=[12, 16])
+  (copy / 'final_eval.json').write_text(json.dumps(record))
+  chosen = wd.read_chosen(str(copy))
+  assert (chosen.checkpoint, chosen.steps, chosen.max_len_a, chosen.max_len_b) == ('average', (12, 16), 1.5, 10)
+  assert chosen.checkpoint_name() == 'average of checkpoints 12, 16'
+  record['chosen']['steps'] = [4, 16]
+  (copy / 'final_eval.json').write_text(json.dumps(record))
+  result = run('evaluate.py', '--workdir', str(copy), check=False)
+  assert result.returncode == 2
+  line = result.stderr.strip().splitlines()[-1]
+  assert 'no longer holds step 4' in line and 't2t.final_eval' in line and '--no_chosen' in line
 
 
 def test_evaluate_best_without_best_checkpoint_is_one_line(tmp_path):

@@ -154,3 +154,29 @@ def test_gradient_accumulation_equals_one_big_batch():
   assert not np.allclose(one.params['decoder_norm']['scale'], 1.0)  # an update happened
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), one.params,
                          accumulated.params)
+
+
+def test_weight_decay_shrinks_matrices_only():
+  """With zero gradients Adam's update is 0, so only decay moves a parameter: kernels shrink by
+  (1 - lr * wd), while norms, biases and embedding tables stay exactly as they were."""
+  config = base_config()
+  config.update(weight_decay=0.5, learning_rate=0.1, warmup_steps=1, lr_schedule='cosine', num_train_steps=100)
+  model_config = ModelConfig(vocab_size=32, d_model=16, num_heads=2, num_encoder_layers=1,
+                             num_decoder_layers=1, d_ff=32, max_len=16, positional='learned')
+  params = init_params(model_config, jax.random.PRNGKey(1))
+  tx = train_step.make_optimizer(config)
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+  updates, _ = tx.update(zeros, tx.init(params), params)
+  new = optax.apply_updates(params, updates)
+  lr = float(train_step.learning_rate_schedule(config)(0))
+  flat = {jax.tree_util.keystr(path): (value, new_value) for (path, value), new_value in
+          zip(jax.tree_util.tree_flatten_with_path(params)[0], jax.tree_util.tree_leaves(new))}
+  decayed = [k for k in flat if k.endswith("['kernel']")]
+  kept = [k for k in flat if k not in decayed]
+  assert len(decayed) >= 8 and any("['norm']['scale']" in k for k in kept)
+  assert "['embedding']['embed']['embedding']" in kept and "['embedding']['positions']['embedding']" in kept
+  assert any("['qkv']['bias']" in k and flat[k][0].ndim >= 2 for k in kept)  # per-head bias: not a matrix
+  for k in decayed:
+    np.testing.assert_allclose(flat[k][1], flat[k][0] * (1 - lr * 0.5), rtol=1e-6, err_msg=k)
+  for k in kept:
+    np.testing.assert_array_equal(flat[k][1], flat[k][0], err_msg=k)

@@ -1,6 +1,8 @@
 """`evaluate.py` / `t2t-evaluate`: translate a split or a file and score it with sacreBLEU.
 
   python evaluate.py --workdir runs/demo                      # the config's test split
+  python evaluate.py --workdir runs/m30k                      # with the recipe's choice on val
+  python evaluate.py --workdir runs/m30k --no_chosen          # latest checkpoint, beam 4, alpha 0.6
   python evaluate.py --workdir runs/m30k --split val --beam_size 4 --alpha 0.6
   python evaluate.py --workdir runs/m30k --src test.en --ref test.de
   python evaluate.py --workdir runs/m30k --average_last 5     # mean of the last 5 checkpoints
@@ -11,7 +13,6 @@
 from absl import flags
 
 from t2t import cli, evaluation
-from t2t.search_options import SearchOptions
 
 flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
 flags.DEFINE_string('split', None, "Split of the training data's source (default: its test split).")
@@ -23,6 +24,7 @@ flags.DEFINE_float('alpha', 0.6, 'GNMT length penalty exponent.')
 flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
+cli.define_no_chosen()
 flags.DEFINE_bool('best', False, 'Use the checkpoint with the best validation BLEU during training.')
 flags.DEFINE_integer('batch_size', 64, 'Decoder rows per batch: sentences x beam size.')
 flags.DEFINE_string('bleu_tokenize', None, "sacreBLEU tokenizer for BLEU: 'auto' (sacreBLEU's choice for "
@@ -33,9 +35,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  options = SearchOptions.from_flags(FLAGS)
+  chosen, options = cli.workdir_choice(FLAGS)
   evaluation.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
-                        FLAGS.average_last, FLAGS.batch_size, FLAGS.best, FLAGS.bleu_tokenize)
+                      FLAGS.average_last, FLAGS.batch_size, FLAGS.best, FLAGS.bleu_tokenize, chosen)
 
 
 def run():

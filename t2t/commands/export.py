@@ -20,6 +20,8 @@ flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K ch
 flags.DEFINE_string('quantization', None, 'CTranslate2 weight type: int8, int8_float32, int16, float16, '
                     'bfloat16 ... (default: float32).')
 flags.DEFINE_bool('force', False, 'Replace --out if it exists.')
+flags.DEFINE_bool('no_chosen', False, "Export the latest checkpoint, not the one the workdir's final evaluation "
+                  'chose on val (final_eval.json).')
 FLAGS = flags.FLAGS
 
 
@@ -29,11 +31,13 @@ def main(argv):
     if FLAGS.quantization:
       raise UserError('--quantization is a CTranslate2 option: drop it with --format hf')
     from t2t.export import hf
-    out = hf.export(FLAGS.workdir, FLAGS.out, FLAGS.average_last, FLAGS.force)
+    out = hf.export(FLAGS.workdir, FLAGS.out, FLAGS.average_last, FLAGS.force,
+                    chosen=not FLAGS.no_chosen)
     print(f'wrote a Hugging Face Transformers model to {out}', file=sys.stderr)
   else:
     from t2t.export import ctranslate2
-    out = ctranslate2.export(FLAGS.workdir, FLAGS.out, FLAGS.average_last, FLAGS.quantization, FLAGS.force)
+    out = ctranslate2.export(FLAGS.workdir, FLAGS.out, FLAGS.average_last, FLAGS.quantization, FLAGS.force,
+                             chosen=not FLAGS.no_chosen)
     print(f'wrote a CTranslate2 model to {out}', file=sys.stderr)
 
 

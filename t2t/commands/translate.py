@@ -1,6 +1,7 @@
 """`translate.py` / `t2t-translate` / `python -m t2t.translate`: translate text with a workdir.
 
   python translate.py --workdir runs/demo < in.en > out.de       # stdin to stdout, in batches
+  python translate.py --workdir runs/m30k < in.en > out.de       # a recipe: what it chose on val
   python translate.py --workdir runs/demo --input in.en --nbest 4  # `score<TAB>text`, 4 per line
   python translate.py --workdir runs/demo --sampling --top_p 0.9 --seed 1 < in.en
   python translate.py --workdir runs/demo                          # on a terminal: a prompt
@@ -15,7 +16,6 @@ from t2t import attention_maps, cli, streaming
 from t2t.data import text
 from t2t.errors import UserError
 from t2t.inference import Translator
-from t2t.search_options import SearchOptions
 from t2t.workdir import load_model
 
 flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
@@ -33,6 +33,7 @@ flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and batch size giv
 flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
+cli.define_no_chosen()
 flags.DEFINE_string('plot_attention', None, 'Draw the cross-attention map of one sentence (the positional '
                     'argument, or the first input line) into this PNG.')
 flags.DEFINE_string('attention_layer', 'mean', "Decoder layer to draw: an index, 'mean' or 'all'.")
@@ -78,8 +79,8 @@ def main(argv):
                     '(a sentence argument goes with --plot_attention)')
   if FLAGS.batch_size < 1:
     raise UserError(f'--batch_size {FLAGS.batch_size}: use 1 or more')
-  options = SearchOptions.from_flags(FLAGS)
-  config, params, tokenizer = load_model(FLAGS.workdir, FLAGS.average_last)
+  chosen, options = cli.workdir_choice(FLAGS)
+  config, params, tokenizer = load_model(FLAGS.workdir, FLAGS.average_last, chosen=chosen or False)
   translator = Translator(config, params, tokenizer, FLAGS.batch_size)
   if FLAGS.plot_attention:
     plot(translator, params, sentences, options)

@@ -154,7 +154,7 @@ def build_spec(config: ModelConfig, params, pieces: list[str]):
 
 
 def export(workdir: str, out_dir: str, average_last: int = 0, quantization: str | None = None,
-           force: bool = False) -> str:
+           force: bool = False, chosen: bool = True) -> str:
   """Writes the workdir's model as a CTranslate2 model folder; returns out_dir.
 
   Args:
@@ -163,10 +163,12 @@ def export(workdir: str, out_dir: str, average_last: int = 0, quantization: str 
     average_last: average the parameters of the last K checkpoints first.
     quantization: CTranslate2 weight type (int8, float16, ...); None keeps float32.
     force: replace out_dir if it exists.
+    chosen: without average_last, export the checkpoint the workdir's final evaluation chose on
+      val (final_eval.json; t2t.workdir.load_model) when it has one; False: the latest.
   """
   if os.path.exists(out_dir) and not force:
     raise UserError(f'{out_dir} already exists: pass --force to replace it, or choose another --out')
-  config, params, tokenizer = load_model(workdir, average_last)
+  config, params, tokenizer = load_model(workdir, average_last, chosen=chosen)
   pieces = [tokenizer.piece(i) for i in range(tokenizer.vocab_size)]
   save_model(config, params, pieces, out_dir, quantization)
   shutil.copy(tokenizer.path, os.path.join(out_dir, TOKENIZER_MODEL))

@@ -263,7 +263,7 @@ def hf_translate_ids(model, src_ids_list: list[list[int]], max_len_a: float, max
   return results
 
 
-def export(workdir: str, out_dir: str, average_last: int = 0, force: bool = False) -> str:
+def export(workdir: str, out_dir: str, average_last: int = 0, force: bool = False, chosen: bool = True) -> str:
   """Writes the workdir's model as a Hugging Face model folder; returns out_dir.
 
   Args:
@@ -274,6 +274,6 @@ def export(workdir: str, out_dir: str, average_last: int = 0, force: bool = Fals
   """
   if os.path.exists(out_dir) and not force:
     raise UserError(f'{out_dir} already exists: pass --force to replace it, or choose another --out')
-  config, params, tokenizer = load_model(workdir, average_last)
+  config, params, tokenizer = load_model(workdir, average_last, chosen=chosen)
   save(config, params, tokenizer, out_dir)
   return out_dir
