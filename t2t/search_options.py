@@ -138,6 +138,10 @@ class SearchOptions:
       raise UserError(f'{said("top_k", self.top_k)}: use 0 (no limit) or a positive count')
     if not 0 < self.top_p <= 1:
       raise UserError(f'{said("top_p", self.top_p)}: use a value in (0, 1]')
+    if self.max_len_a < 0:
+      raise UserError(f'{said("max_len_a", self.max_len_a)}: use a value >= 0 (output tokens per source token)')
+    if self.max_len_b < 0:
+      raise UserError(f'{said("max_len_b", self.max_len_b)}: use a value >= 0 (output tokens beyond max_len_a x source)')
     if nbest < 1:
       raise UserError(f'{said("nbest", nbest)}: ask for at least 1 translation per line')
     if self.method == 'beam' and self.beam_size < nbest:

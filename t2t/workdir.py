@@ -79,7 +79,11 @@ def read_json(file_path: str) -> dict | None:
   if not os.path.exists(file_path):
     return None
   with open(file_path) as f:
-    return json.load(f)
+    try:
+      return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise UserError(f'{file_path}: not valid JSON ({e}); t2t wrote it: restore it from a copy, or '
+                      'train into a new --workdir') from None
 
 
 def write_train_config(workdir: str, config) -> None:

@@ -40,6 +40,8 @@ def command_flags(argv, sampling=True):
     (['--sampling', '--top_p=1.5'], '--top_p 1.5'),
     (['--sampling', '--top_k=-1'], '--top_k -1: use 0'),
     (['--alpha=-0.5'], '--alpha -0.5: the length penalty exponent must be >= 0'),
+    (['--max_len_a=-1'], '--max_len_a -1.0: use a value >= 0'),
+    (['--max_len_b=-2'], '--max_len_b -2: use a value >= 0'),
 ])
 def test_invalid_flags_name_the_flag(argv, message):
   with pytest.raises(UserError) as error:
