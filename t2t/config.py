@@ -68,7 +68,7 @@ TRAIN_RANGES = {
     'eval_bleu_sentences': COUNT,
     'beam_size': POSITIVE_INT, 'alpha': NON_NEGATIVE, 'decode_max_len_a': NON_NEGATIVE,
     'decode_max_len_b': COUNT, 'decode_batch_size': POSITIVE_INT,
-    'final_beam_size': POSITIVE_INT,
+    'final_beam_size': POSITIVE_INT, 'peak_flops': NON_NEGATIVE,
 }
 
 

@@ -208,7 +208,7 @@ def _write(tmp, key, pair_chunks, tokenizer) -> dict:
   with open(os.path.join(tmp, 'manifest.json'), 'w') as manifest_file:
     json.dump(manifest, manifest_file, indent=1, sort_keys=True)
     manifest_file.flush()
-    os.fsync(f.fileno())
+    os.fsync(manifest_file.fileno())
   return manifest
 
 
