@@ -23,7 +23,7 @@ from t2t.data import encoded, text
 from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
-from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME  # noqa: F401  (TOKENIZER_NAME: export.py)
+from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME
 
 # Pairs read, encoded and written per step when building the encoded training corpus.
 CHUNK_PAIRS = 65536
