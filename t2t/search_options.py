@@ -93,7 +93,7 @@ class SearchOptions:
   def for_workdir(cls, workdir: str) -> 'SearchOptions':
     """The search a workdir's final evaluation chose on validation (final_eval.json: beam, alpha,
     output limit), or the defaults when it has none; pairs with `t2t.workdir.load_model(workdir)`."""
-    from t2t import workdir as wd  # pylint: disable=import-outside-toplevel  (workdir imports jax)
+    from t2t import workdir as wd  # deferred: t2t.workdir imports jax
     chosen = wd.read_chosen(workdir)
     if chosen is None:
       return cls()

@@ -254,7 +254,7 @@ def load_params(workdir: str, average_last: int = 0, step: int | None = None, be
 
 def _chosen_params(workdir: str, chosen: Chosen):
   """The parameters the final evaluation scored: exactly its steps, from checkpoints/ or best/."""
-  from t2t.checkpoint import Checkpointer  # pylint: disable=import-outside-toplevel
+  from t2t.checkpoint import Checkpointer  # deferred: checkpoint imports this module
   folder = BEST_FOLDER if chosen.checkpoint == 'best' else CHECKPOINTS
   checkpointer = Checkpointer(workdir, read_only=True, folder=folder)
   try:
