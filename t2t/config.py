@@ -13,6 +13,7 @@ import math
 import os
 
 from t2t.errors import UserError
+from t2t.search_options import SearchOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +66,10 @@ TRAIN_RANGES = {
     'max_consecutive_skips': POSITIVE_INT,
     'log_every_steps': POSITIVE_INT, 'eval_every_steps': POSITIVE_INT,
     'checkpoint_every_steps': POSITIVE_INT, 'keep_checkpoints': POSITIVE_INT,
-    'eval_bleu_sentences': COUNT,
-    'beam_size': POSITIVE_INT, 'alpha': NON_NEGATIVE, 'decode_max_len_a': NON_NEGATIVE,
-    'decode_max_len_b': COUNT, 'decode_batch_size': POSITIVE_INT,
-    'final_beam_size': POSITIVE_INT, 'peak_flops': NON_NEGATIVE,
+    'eval_bleu_sentences': COUNT, 'decode_batch_size': POSITIVE_INT, 'peak_flops': NON_NEGATIVE,
 }
+# The numeric search fields are checked by their owner, SearchOptions (`_search_errors`).
+SEARCH_FIELDS = ('beam_size', 'alpha', 'decode_max_len_a', 'decode_max_len_b', 'final_beam_size')
 
 
 def range_errors(values: dict, ranges: dict, prefix: str) -> list[str]:
@@ -90,6 +90,7 @@ def validate(config, device_count: int) -> None:
   model = dict(config.model)
   errors += range_errors(model, {k: v for k, v in MODEL_RANGES.items() if k != 'vocab_size'},
                          'config.model.')
+  errors += _search_errors(config)
   if not errors:
     errors += _relation_errors(config, model, device_count)
   if errors:
@@ -111,9 +112,23 @@ def _relation_errors(config, model: dict, device_count: int) -> list[str]:
   if config.max_len > model.get('max_len', ModelConfig.max_len):
     errors.append(f'config.max_len={config.max_len} exceeds config.model.max_len='
                   f'{model.get("max_len", ModelConfig.max_len)}: raise config.model.max_len')
+  return errors
+
+
+def _search_errors(config) -> list[str]:
+  """The searches the trainer and the final evaluation will run, built by SearchOptions (their one
+  validator) from config.beam_size/alpha and config.final_beam_size/each of final_alphas."""
   alphas = tuple(config.final_alphas)
-  if not alphas or not all(NON_NEGATIVE.holds(a) for a in alphas):
-    errors.append(f'config.final_alphas={alphas!r}: use one or more numbers >= 0')
+  if not alphas:
+    return [f'config.final_alphas={alphas!r}: use one or more numbers >= 0']
+  errors = []
+  searches = [{}] + [dict(beam_field='final_beam_size', alpha=a, alpha_field='final_alphas') for a in alphas]
+  for search in searches:
+    try:
+      SearchOptions.from_config(config, **search)
+    except UserError as error:
+      if str(error) not in errors:
+        errors.append(str(error))
   return errors
 
 

@@ -58,8 +58,20 @@ def numeric_fields(config, prefix=''):
 
 
 def test_every_numeric_field_has_a_range():
-  ranged = set(config_lib.TRAIN_RANGES) | {f'model.{k}' for k in config_lib.MODEL_RANGES}
+  ranged = (set(config_lib.TRAIN_RANGES) | set(config_lib.SEARCH_FIELDS)
+            | {f'model.{k}' for k in config_lib.MODEL_RANGES})
   assert set(numeric_fields(config_lib.base_config())) <= ranged
+
+
+@pytest.mark.parametrize('field, value', [('beam_size', 0), ('alpha', -0.5), ('decode_max_len_a', -1.0),
+                                          ('decode_max_len_b', -2), ('final_beam_size', 0),
+                                          ('final_alphas', (0.6, -1.0))])
+def test_search_fields_are_checked_by_search_options(field, value):
+  """validate() refuses them before anything is written, with SearchOptions' message."""
+  config = load(os.path.join(ROOT, 'configs', 'tiny.py'))
+  config[field] = value
+  with pytest.raises(UserError, match=re.escape(f'config.{field}=')):
+    config_lib.validate(config, device_count=2)
 
 
 def outside(valid):
