@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Two host CPU devices so pmap tests exercise real data parallelism.
 TEST_ENV := XLA_FLAGS=--xla_force_host_platform_device_count=2 TF_CPP_MIN_LOG_LEVEL=3
+# pytest-xdist workers; a file's tests stay on one worker (module fixtures train their model once).
+TEST_WORKERS ?= 2
 
 .PHONY: install test lint demo clean
 
@@ -16,7 +18,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 test: install lint
-	$(TEST_ENV) $(PY) -m pytest -q tests
+	$(TEST_ENV) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 # ruff (lint, import order) and mypy, configured in pyproject.toml.
 lint: install
