@@ -6,12 +6,17 @@ puts row p of a host array [P, ...] on device p (a batch), and `unreplicate` tak
 device's copy back. Arrays are built from per-device pieces with
 jax.make_array_from_single_device_arrays, not the deprecated jax.device_put_replicated /
 device_put_sharded, so this works across jax releases (0.10, 0.11).
+
+Every pmap over these arrays takes `axis_name=AXIS`: since jax 0.8 pmap runs on jit, and its outputs
+carry a sharding over a mesh named after the pmap's axis. Inputs built here use the same mesh
+name, so the state a step returns has the sharding of the state it was given and the step compiles
+once; with two names the second call sees a new sharding and compiles the whole step again.
 """
 
 import jax
 import numpy as np
 
-AXIS = 'devices'
+AXIS = 'batch'  # the one pmap axis name (data parallelism over the local devices)
 
 
 def _sharding(devices):

@@ -1,7 +1,7 @@
 """Training state, optimizer, schedule, loss and the pure step functions.
 
 `train_step` and `eval_step` are module-level and pure: constants (the model, label
-smoothing) are bound with functools.partial before jax.pmap(axis_name='batch').
+smoothing) are bound with functools.partial before jax.pmap(axis_name=AXIS) (t2t.devices owns the name).
 
 Glossary: B rows per device, T target length, V vocabulary, P devices.
 Metrics are returned as sums over every device (psum), so the host divides once.
@@ -23,10 +23,9 @@ import optax
 from flax.training import train_state
 
 from t2t.data.batch import Batch
+from t2t.devices import AXIS
 from t2t.errors import UserError
 from t2t.model import Transformer
-
-AXIS = 'batch'
 
 
 class TrainState(train_state.TrainState):

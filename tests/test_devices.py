@@ -35,3 +35,26 @@ def test_shard_puts_row_p_on_device_p():
   for shard in sharded.addressable_shards:
     p = jax.local_devices().index(shard.device)
     np.testing.assert_array_equal(np.asarray(shard.data)[0], rows[p])
+
+
+def test_a_pmapped_step_compiles_once_on_its_own_outputs():
+  """The state a step returns must look (sharding included) like the state it was given, or every
+  training run compiles its step twice: replicate/shard and pmap share one axis name."""
+  compiles = []
+
+  def listen(event, duration, **_):
+    if event == '/jax/core/compile/backend_compile_duration':
+      compiles.append(duration)
+
+  jax.monitoring.register_event_duration_secs_listener(listen)
+  try:
+    step = jax.pmap(lambda state, x: jax.tree_util.tree_map(lambda s: s + jax.lax.psum(x, devices.AXIS), state),
+                    axis_name=devices.AXIS, donate_argnums=(0,))
+    state = devices.replicate({'w': np.zeros(3, np.float32)})
+    for _ in range(3):
+      state = step(state, devices.shard(np.ones((2, 3), np.float32)))
+    jax.block_until_ready(state)
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listen)
+  assert len(compiles) == 1, compiles
+  np.testing.assert_allclose(np.asarray(devices.unreplicate(state)['w']), [6.0, 6.0, 6.0])

@@ -9,9 +9,9 @@ import signal
 import jax
 import numpy as np
 import pytest
-from flax import jax_utils
 
 from t2t import checkpoint as ckpt
+from t2t import devices as devices_lib
 from t2t import train_step
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
@@ -43,8 +43,8 @@ def batch(seed):
 
 
 def step(state, seed):
-  rng = jax_utils.replicate(jax.random.PRNGKey(1), jax.devices()[:1])
-  new, metrics = p_train()(jax_utils.replicate(state, jax.devices()[:1]), batch(seed), rng)
+  rng = devices_lib.replicate(jax.random.PRNGKey(1), jax.devices()[:1])
+  new, metrics = p_train()(devices_lib.replicate(state, jax.devices()[:1]), batch(seed), rng)
   return jax.device_get(unreplicate(new)), jax.tree_util.tree_map(lambda x: float(x[0]), metrics)
 
 

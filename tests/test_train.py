@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import jax_utils
 
 from t2t import checkpoint as ckpt
+from t2t import devices as devices_lib
 from t2t import train_step
 from t2t.config import ModelConfig, base_config
 from t2t.data.batching import rows_to_batch, shard_for_devices
@@ -55,8 +55,8 @@ def fresh_state(config=None):
 
 def run_steps(num_devices, batches, state=None):
   devices = jax.devices()[:num_devices]
-  state = jax_utils.replicate(state or fresh_state(), devices)
-  rng = jax_utils.replicate(jax.random.PRNGKey(1), devices)
+  state = devices_lib.replicate(state or fresh_state(), devices)
+  rng = devices_lib.replicate(jax.random.PRNGKey(1), devices)
   history = []
   for batch in batches:
     state, metrics = steps_on(num_devices)(state, shard_for_devices(batch, num_devices), rng)
