@@ -122,7 +122,7 @@ def _search_errors(config) -> list[str]:
   if not alphas:
     return [f'config.final_alphas={alphas!r}: use one or more numbers >= 0']
   errors = []
-  searches = [{}] + [dict(beam_field='final_beam_size', alpha=a, alpha_field='final_alphas') for a in alphas]
+  searches: list[dict] = [{}] + [dict(beam_field='final_beam_size', alpha=a, alpha_field='final_alphas') for a in alphas]
   for search in searches:
     try:
       SearchOptions.from_config(config, **search)
