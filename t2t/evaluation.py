@@ -9,7 +9,7 @@ import time
 
 import ml_collections
 
-from t2t import metrics
+from t2t import ensemble, metrics
 from t2t import workdir as wd
 from t2t.data import pipeline, text
 from t2t.errors import UserError
@@ -50,27 +50,37 @@ def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src
              ref: str | None = None, output: str | None = None, average_last: int = 0,
              batch_size: int = 64, best: bool = False,
              bleu_tokenize_setting: str | None = None,
-             chosen: wd.Chosen | None = None) -> metrics.CorpusScores | None:
+             chosen: wd.Chosen | None = None, ensemble_spec: str | None = None) -> metrics.CorpusScores | None:
   """Translates, writes detokenized hypotheses, prints sacreBLEU's BLEU and chrF lines.
 
   `bleu_tokenize_setting`: sacreBLEU tokenizer name or 'auto' (default: the workdir config's).
   Parameters: `best`, else the mean of the last `average_last`, else `chosen`'s checkpoint (the
-  final evaluation's choice), else the latest checkpoint.
+  final evaluation's choice), else the latest checkpoint. `ensemble_spec` ('W1,W2:step', see
+  t2t/ensemble.py): translate with those members instead; `workdir` is then the first of them
+  (its data, tokenizer and folder).
   """
   if best and average_last > 1:
     raise UserError('--best and --average_last choose different parameters: pass one of them')
   if batch_size < 1:
     raise UserError(f'--batch_size {batch_size}: use 1 or more decoder rows')
   tokenize = bleu_tokenize(workdir, bleu_tokenize_setting)
-  model_config, params, tokenizer = load_model(workdir, average_last, best=best, chosen=chosen or False)
+  if ensemble_spec is None:
+    model_config, params, tokenizer = load_model(workdir, average_last, best=best, chosen=chosen or False)
+    members = [(model_config, params)]
+  else:
+    members, tokenizer = ensemble.load_ensemble(ensemble_spec)
   sources, references, name = load_sources(workdir, split, src, ref)
   tag = options.method if options.method != 'beam' else f'beam{options.beam_size}'
+  if options.mbr:
+    tag = f'mbr{options.mbr}{options.mbr_candidates}.{options.mbr_metric}'
+  if ensemble_spec is not None:
+    tag = f'ensemble{len(members)}.{tag}'
   output = output or wd.hypothesis_path(workdir, name, tag)
   folder = os.path.dirname(os.path.abspath(output))
   if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
     raise UserError(f'cannot write {output}: {folder} is not a folder you can write to; '
                     'pass --output with a path in one')  # checked before the (long) decoding
-  translator = Translator(model_config, params, tokenizer, batch_size)
+  translator = Translator.ensemble(members, tokenizer, batch_size)
   start = time.perf_counter()
   hypotheses = translator.translate(sources, options)
   seconds = time.perf_counter() - start

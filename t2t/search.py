@@ -29,6 +29,11 @@ All three searches are jit-compatible when sizes and settings are bound with `fu
 Outputs hold the generated ids only (no BOS), EOS included, PAD_ID after EOS. A row that never
 emits EOS within max_len is returned as it stands (max_len tokens, no EOS).
 
+Forced prefixes (CTranslate2's `target_prefix`): every search takes `prefix`, [B, P] int32
+with PAD_ID after each row's prefix (a row of PAD_ID: no prefix). Position i < P of row b is
+forced to prefix[b, i] when that is not PAD_ID; search goes on from there. The forced tokens are
+part of the output and their log-probs count in the scores, as if the model had chosen them.
+
 Glossary:
   B  batch items being decoded
   K  beams per item
@@ -72,6 +77,13 @@ def length_penalty(length, alpha):
   return ((5.0 + length) / 6.0) ** alpha
 
 
+def _prefix_column(prefix, index):
+  """[B] int32: the token forced at position `index` for each row, PAD_ID where none is."""
+  width = prefix.shape[1]
+  column = lax.dynamic_index_in_dim(prefix, jnp.minimum(index, width - 1), axis=1, keepdims=False)
+  return jnp.where(index < width, column, PAD_ID)
+
+
 def _check_rows(state, rows: int, caller: str, hint: str = ''):
   """Raises ValueError unless every array leaf of `state` has leading axis `rows`."""
   for path, leaf in jax.tree.leaves_with_path(state):
@@ -95,13 +107,14 @@ class _RowSearch(NamedTuple):
 
 
 def _row_by_row(step_fn: StepFn, state, batch_size: int, max_len: int, pick, eos_id, bos_id,
-                return_scores: bool = False):
+                return_scores: bool = False, prefix=None):
   """Extends every row one token at a time until all rows have emitted EOS or max_len is reached.
 
   Args:
     pick: pick(logits [B, V] float32, index) -> next tokens [B] int32.
     return_scores: also return each row's log-probability under the model (unfiltered,
       temperature 1), as fairseq reports for sampled hypotheses.
+    prefix: None, or [B, P] int32 forced first tokens (see the module docstring).
   Returns:
     tokens [B, T] int32, PAD after EOS; with return_scores, (tokens, scores [B] float32).
   """
@@ -111,6 +124,9 @@ def _row_by_row(step_fn: StepFn, state, batch_size: int, max_len: int, pick, eos
   def extend(c):
     logits, state = step_fn(c.last, c.state, c.index)  # [B, V]
     token = pick(logits.astype(jnp.float32), c.index).astype(jnp.int32)  # [B]
+    if prefix is not None:
+      forced = _prefix_column(prefix, c.index)  # [B]
+      token = jnp.where(forced != PAD_ID, forced, token)
     # Rows that already ended keep running (the batch moves together) but only write PAD.
     token = jnp.where(c.ended, PAD_ID, token)
     tokens = lax.dynamic_update_slice_in_dim(c.tokens, token[:, None], c.index, axis=1)
@@ -131,7 +147,7 @@ def _row_by_row(step_fn: StepFn, state, batch_size: int, max_len: int, pick, eos
 
 
 def greedy_search(step_fn: StepFn, state, batch_size: int, max_len: int, eos_id=EOS_ID, bos_id=BOS_ID,
-                  return_scores: bool = False):
+                  return_scores: bool = False, prefix=None):
   """Picks the most likely token at every position.
 
   Args:
@@ -141,6 +157,7 @@ def greedy_search(step_fn: StepFn, state, batch_size: int, max_len: int, eos_id=
     max_len: T, the most tokens generated per row.
     eos_id: token that ends a row.
     bos_id: previous token fed at index 0.
+    prefix: None, or [B, P] int32 forced first tokens, PAD_ID-padded (module docstring).
   Returns:
     tokens [B, T] int32: generated ids (BOS not included), EOS included, PAD after EOS.
     The loop stops as soon as every row has emitted EOS. With return_scores, (tokens,
@@ -148,7 +165,7 @@ def greedy_search(step_fn: StepFn, state, batch_size: int, max_len: int, eos_id=
   """
   _check_rows(state, batch_size, 'greedy_search')
   pick = lambda logits, index: jnp.argmax(logits, axis=-1)
-  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores)
+  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores, prefix)
 
 
 def _keep_top_k(logits, top_k: int):
@@ -168,7 +185,8 @@ def _keep_top_p(logits, top_p: float):
 
 
 def sample(step_fn: StepFn, state, batch_size: int, max_len: int, rng, temperature=1.0,
-           top_k: int = 0, top_p: float = 1.0, eos_id=EOS_ID, bos_id=BOS_ID, return_scores: bool = False):
+           top_k: int = 0, top_p: float = 1.0, eos_id=EOS_ID, bos_id=BOS_ID, return_scores: bool = False,
+           prefix=None):
   """Draws each token from softmax(logits / temperature), optionally limited to top-k and the nucleus.
 
   Args:
@@ -183,6 +201,7 @@ def sample(step_fn: StepFn, state, batch_size: int, max_len: int, rng, temperatu
       float (static).
     eos_id: token that ends a row.
     bos_id: previous token fed at index 0.
+    prefix: None, or [B, P] int32 forced first tokens, PAD_ID-padded (module docstring).
   Returns:
     tokens [B, T] int32: generated ids (BOS not included), EOS included, PAD after EOS.
   """
@@ -196,7 +215,7 @@ def sample(step_fn: StepFn, state, batch_size: int, max_len: int, rng, temperatu
       logits = _keep_top_p(logits, top_p)
     return jax.random.categorical(jax.random.fold_in(rng, index), logits, axis=-1)
 
-  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores)
+  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores, prefix)
 
 
 # ---------------------------------------------------------------------------------------- beam search
@@ -277,14 +296,19 @@ def _update_finished(s: BeamState, top_tokens, top_log_probs, ends, alpha):
   return tokens, scores, jnp.take_along_axis(all_flags, picks, axis=1)
 
 
-def _beam_step(step_fn: StepFn, s: BeamState, alpha, eos_id) -> BeamState:
-  """Extends every alive beam by one token."""
+def _beam_step(step_fn: StepFn, s: BeamState, alpha, eos_id, prefix=None) -> BeamState:
+  """Extends every alive beam by one token (prefix: None or [B, P], the forced first tokens)."""
   b, k, _ = s.alive_tokens.shape
   last = lax.dynamic_index_in_dim(s.alive_tokens, s.index, axis=2, keepdims=False)  # [B, K]
   logits, state = step_fn(last.reshape(b * k), s.state, s.index)  # [N, V]
   v = logits.shape[-1]
   # Clamping keeps -inf logits (masked tokens) and dead beams finite and at a fixed floor.
   log_probs = jnp.maximum(jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), NEG_INF)
+  if prefix is not None:
+    # Inside a prefix the forced token is the only continuation, with the model's own log-prob.
+    forced = jnp.repeat(_prefix_column(prefix, s.index), k)  # [N]
+    other = jnp.arange(v)[None, :] != forced[:, None]  # [N, V]
+    log_probs = jnp.where((forced != PAD_ID)[:, None] & other, NEG_INF, log_probs)
   candidates = s.alive_log_probs[:, :, None] + log_probs.reshape(b, k, v)  # [B, K, V]
   candidates = jnp.maximum(candidates, NEG_INF).reshape(b, k * v)  # [B, K * V]
   # Each beam has one EOS continuation, so at most K of the top 2K end in EOS and at least K
@@ -322,7 +346,7 @@ def _best_hypotheses(s: BeamState, alpha):
 
 
 def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len: int,
-                alpha: float = 0.6, eos_id=EOS_ID, bos_id=BOS_ID):
+                alpha: float = 0.6, eos_id=EOS_ID, bos_id=BOS_ID, prefix=None):
   """Beam search with the GNMT length penalty and early stopping.
 
   Each step scores all K * V continuations of the alive beams by total log-prob and takes the top
@@ -348,6 +372,8 @@ def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len
     alpha: length penalty exponent; 0 ranks by plain log-prob, larger favours longer outputs.
     eos_id: token that ends a hypothesis.
     bos_id: previous token fed at index 0.
+    prefix: None, or [B, P] int32 forced first tokens, PAD_ID-padded (module docstring); while
+      inside it, an item has a single alive beam.
   Returns:
     tokens [B, K, T] int32 (BOS not included, EOS included, PAD after EOS) and scores [B, K] float32.
     Finished hypotheses come first, best first. If an item has fewer than K finished by max_len,
@@ -362,5 +388,5 @@ def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len
     return (s.index < max_len) & ~jnp.all(_items_done(s, max_len, alpha))
 
   init = _init_beams(state, batch_size, beam_size, max_len, bos_id)
-  final = lax.while_loop(keep_going, lambda s: _beam_step(step_fn, s, alpha, eos_id), init)
+  final = lax.while_loop(keep_going, lambda s: _beam_step(step_fn, s, alpha, eos_id, prefix), init)
   return _best_hypotheses(final, alpha)

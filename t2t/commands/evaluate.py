@@ -8,13 +8,20 @@
   python evaluate.py --workdir runs/m30k --average_last 5     # mean of the last 5 checkpoints
   python evaluate.py --workdir runs/m30k --best               # best validation BLEU in training
   python evaluate.py --workdir runs/enja --bleu_tokenize ja-mecab   # any sacreBLEU tokenizer
+  python evaluate.py --ensemble runs/a,runs/b:700             # members' mean probability; data, output
+                                                              # folder and tokenizer from runs/a
 """
 
 from absl import flags
 
-from t2t import cli, evaluation
+from t2t import cli, ensemble, evaluation
+from t2t.search_options import SearchOptions
 
-flags.DEFINE_string('workdir', None, 'A folder written by train.py.', required=True)
+flags.DEFINE_string('workdir', None, 'A folder written by train.py (or use --ensemble).')
+flags.DEFINE_string('ensemble', None, 'Evaluate several models together: workdirs or workdir:step checkpoints, '
+                    'comma-separated, sharing one vocabulary; each step uses the log of their mean '
+                    'probability. The first member gives the data split and the output folder; search '
+                    'settings come from the flags only.')
 flags.DEFINE_string('split', None, "Split of the training data's source (default: its test split).")
 flags.DEFINE_string('src', None, 'Source file, one sentence per line (instead of --split).')
 flags.DEFINE_string('ref', None, 'Reference file for --src.')
@@ -24,6 +31,11 @@ flags.DEFINE_float('alpha', 0.6, 'GNMT length penalty exponent.')
 flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
+flags.DEFINE_integer('mbr', 0, 'Minimum Bayes risk: choose each output among this many candidates by '
+                     'expected --mbr_metric against the others (0: off).')
+flags.DEFINE_enum('mbr_candidates', 'sample', ['sample', 'nbest'], 'MBR candidates: samples (--temperature, '
+                  '--top_k, --top_p apply) or the n-best list of beam search (needs --beam_size >= --mbr).')
+flags.DEFINE_enum('mbr_metric', 'chrf', ['chrf', 'bleu'], "MBR utility: sacreBLEU's sentence chrF or BLEU.")
 cli.define_no_chosen()
 flags.DEFINE_bool('best', False, 'Use the checkpoint with the best validation BLEU during training.')
 flags.DEFINE_integer('batch_size', 64, 'Decoder rows per batch: sentences x beam size.')
@@ -35,9 +47,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  chosen, options = cli.workdir_choice(FLAGS)
-  evaluation.evaluate(FLAGS.workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
-                      FLAGS.average_last, FLAGS.batch_size, FLAGS.best, FLAGS.bleu_tokenize, chosen)
+  spec = ensemble.check_flags(FLAGS)
+  if spec is not None:
+    options = SearchOptions.from_flags(FLAGS)
+    workdir, chosen = ensemble.parse(spec)[0][0], None
+  else:
+    (chosen, options), workdir = cli.workdir_choice(FLAGS), FLAGS.workdir
+  evaluation.evaluate(workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
+                      FLAGS.average_last, FLAGS.batch_size, FLAGS.best, FLAGS.bleu_tokenize, chosen,
+                      ensemble_spec=spec)
 
 
 def run():
