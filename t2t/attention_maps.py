@@ -35,9 +35,14 @@ def cross_attention(config: ModelConfig, params, src_ids: list[int], tgt_ids: li
   _, state = Transformer(config).apply(
       {'params': params}, src, pos_s, np.ones_like(src), tgt_in, pos_t, np.ones_like(tgt_in),
       mutable=['intermediates'])
-  layers = [state['intermediates'][f'decoder_layers_{i}']['cross_attention']['cross_attention'][0]
-            for i in range(config.num_decoder_layers)]  # L x [1, H, T, S]
+  layers = sown_cross_attention(state['intermediates'], config.num_decoder_layers)  # L x [1, H, T, S]
   return np.stack([np.asarray(w[0], np.float32) for w in layers])  # [L, H, T, S]
+
+
+def sown_cross_attention(intermediates, num_layers: int) -> list:
+  """The weights every decoder layer's CrossAttention sowed: L x [B, H, T, S] (t2t/alignment.py too)."""
+  return [intermediates[f'decoder_layers_{i}']['cross_attention']['cross_attention'][0]
+          for i in range(num_layers)]
 
 
 def select(weights: np.ndarray, layer: str = 'mean', head: str = 'mean') -> dict[tuple[str, str], np.ndarray]:

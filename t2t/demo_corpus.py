@@ -564,6 +564,133 @@ def _english_clause(clause):
     words.insert(0, pp if clause.fronted == 'pp' else clause.adverb.english)
   return ' '.join(words)
 
+
+# ------------------------------------------------------------------- gold word alignments
+#
+# The same renderings as above, word by word, each word tagged with the grammar slots it
+# expresses ('m.subj.n': the main clause's subject noun; 'm.neg': its negation). An English
+# and a German word are aligned when they share a tag: "zum" carries the preposition's and the
+# article's, "does" the verb's. `gold_alignments` checks that the words join to the very
+# sentences of the corpus, so these functions cannot drift from the string renderers.
+# A tag ending in '~' gives possible links only: the words of a multi-word adverb ("in the
+# winter" / "im Winter") all link to each other, without saying which to which.
+
+def _tagged_english_phrase(phrase, key):
+  if phrase.name:
+    return [(phrase.name, {key + '.n'})]
+  words = _english_phrase(phrase).split()
+  n_adjective = len(phrase.adjective.english.split()) if phrase.adjective else 0
+  n_determiner = len(words) - n_adjective - 1
+  tags = [key + '.d'] * n_determiner + [key + '.a'] * n_adjective + [key + '.n']
+  return [(w, {t}) for w, t in zip(words, tags)]
+
+
+def _tagged_german_phrase(phrase, case, key, clause_key, negated=False):
+  if phrase.name:
+    return [(phrase.name, {key + '.n'})]
+  words = _german_phrase(phrase, case, negated).split()
+  n_adjective = 1 if phrase.adjective else 0
+  n_determiner = len(words) - n_adjective - 1
+  determiner_tags = {key + '.d'} if phrase.determiner else set()
+  if negated and phrase.determiner in ('a', ''):
+    determiner_tags = determiner_tags | {clause_key + '.neg'}  # "keinen Hund": "not a dog"
+  tags = [determiner_tags] * n_determiner + [{key + '.a'}] * n_adjective + [{key + '.n'}]
+  return list(zip(words, tags))
+
+
+def _tagged_german_pp(pp, key, clause_key):
+  preposition, phrase = pp
+  words = _tagged_german_phrase(phrase, preposition.case, key, clause_key)
+  contracted = _CONTRACTIONS.get((preposition.german, words[0][0]))
+  if contracted and phrase.determiner == 'the' and len(words) > 1:
+    return [(contracted, {key + '.p'} | words[0][1])] + words[1:]
+  return [(preposition.german, {key + '.p'})] + words
+
+
+def _tagged_english_verb(clause, c):
+  words = _english_verb(clause).split()
+  return [(w, {c + '.neg'} if w == 'not' else {c + '.v'}) for w in words]
+
+
+def _tagged_adverb(adverb, words, c):
+  several = len(adverb.english.split()) > 1 or len(adverb.german.split()) > 1
+  return [(w, {c + ('.adv~' if several else '.adv')}) for w in words.split()]
+
+
+def _tagged_english_clause(clause, c):
+  words = _tagged_english_phrase(clause.subject, c + '.subj') + _tagged_english_verb(clause, c)
+  for obj, role in ((clause.dative, '.dat'), (clause.accusative, '.acc')):
+    if obj:
+      words += _tagged_english_phrase(obj, c + role)
+  if clause.predicate:
+    words += [(w, {c + '.pred'}) for w in clause.predicate.english.split()]
+  pp = []
+  if clause.pp:
+    pp = [(w, {c + '.pp.p'}) for w in clause.pp[0].english.split()]
+    pp += _tagged_english_phrase(clause.pp[1], c + '.pp')
+  adverb = _tagged_adverb(clause.adverb, clause.adverb.english, c) if clause.adverb else []
+  if pp and clause.fronted != 'pp':
+    words += pp
+  if adverb and clause.fronted != 'adverb':
+    words += adverb
+  if clause.fronted:
+    words = (pp if clause.fronted == 'pp' else adverb) + words
+  return words
+
+
+def _tagged_german_clause(clause, order, c):
+  subject = _tagged_german_phrase(clause.subject, 'nom', c + '.subj', c)
+  verb = clause.verb
+  finite = verb.german_plural if clause.subject.plural else verb.german
+  kein = _kein_negation(clause)
+  adverb = _tagged_adverb(clause.adverb, clause.adverb.german, c) if clause.adverb else []
+  pp = _tagged_german_pp(clause.pp, c + '.pp', c) if clause.pp else []
+  middle = []
+  if clause.adverb and clause.fronted != 'adverb':
+    middle += adverb
+  if clause.dative:
+    middle += _tagged_german_phrase(clause.dative, 'dat', c + '.dat', c, kein)
+  if clause.accusative:
+    middle += _tagged_german_phrase(clause.accusative, 'acc', c + '.acc', c, kein)
+  if clause.negated and not kein:
+    middle.append(('nicht', {c + '.neg'}))
+  if clause.predicate:
+    middle += [(w, {c + '.pred'}) for w in clause.predicate.german.split()]
+  if clause.pp and clause.fronted != 'pp':
+    middle += pp
+  if order == 'sub':
+    return subject + middle + [(verb.prefix + finite, {c + '.v'})]
+  if order == 'inverted':
+    head = [(finite, {c + '.v'})] + subject
+  elif clause.fronted == 'adverb':
+    head = adverb + [(finite, {c + '.v'})] + subject
+  elif clause.fronted == 'pp':
+    head = pp + [(finite, {c + '.v'})] + subject
+  else:
+    head = subject + [(finite, {c + '.v'})]
+  return head + middle + ([(verb.prefix, {c + '.v'})] if verb.prefix else [])
+
+
+def _with_comma(words):
+  """The words with a comma after the last one (", dass": the comma sticks to the word before)."""
+  return words[:-1] + [(words[-1][0] + ',', words[-1][1])]
+
+
+def _tagged_sentence(words):
+  """Capitalized, with the full stop on the last word, as _sentence does to the string."""
+  first, tags = words[0]
+  words = [(first[0].upper() + first[1:], tags)] + words[1:]
+  return words[:-1] + [(words[-1][0] + '.', words[-1][1])]
+
+
+def _links(english, german):
+  """Gold (sure, possible) links (English word, German word): the pairs of words that share a tag;
+  sure where one of the shared tags does not end in '~'."""
+  shared = [((i, j), e_tags & g_tags) for i, (_, e_tags) in enumerate(english)
+            for j, (_, g_tags) in enumerate(german)]
+  sure = frozenset(link for link, tags in shared if any(not t.endswith('~') for t in tags))
+  return sure, frozenset(link for link, tags in shared if tags)
+
 # ------------------------------------------------------------------------ sampling
 
 class _Weights(NamedTuple):
@@ -669,8 +796,11 @@ def _sentence(text):
 
 
 def _simple_pair(rng):
+  """(english, german, tagged english words, tagged german words); the same for the pairs below."""
   clause = _random_clause(rng, 0.35, may_front=True)
-  return _sentence(_english_clause(clause)), _sentence(_german_clause(clause, 'main'))
+  return (_sentence(_english_clause(clause)), _sentence(_german_clause(clause, 'main')),
+          _tagged_sentence(_tagged_english_clause(clause, 'm')),
+          _tagged_sentence(_tagged_german_clause(clause, 'main', 'm')))
 
 
 def _reported_pair(rng):
@@ -682,7 +812,10 @@ def _reported_pair(rng):
   sub = _random_clause(rng, 0.2, may_front=False)
   english = f'{_english_clause(main)} that {_english_clause(sub)}'
   german = f'{_german_clause(main, "main")}, dass {_german_clause(sub, "sub")}'
-  return _sentence(english), _sentence(german)
+  tagged_english = _tagged_english_clause(main, 'm') + [('that', {'that'})] + _tagged_english_clause(sub, 's')
+  tagged_german = (_with_comma(_tagged_german_clause(main, 'main', 'm')) + [('dass', {'that'})]
+                   + _tagged_german_clause(sub, 'sub', 's'))
+  return _sentence(english), _sentence(german), _tagged_sentence(tagged_english), _tagged_sentence(tagged_german)
 
 
 def _conjunction_pair(rng, sub_first):
@@ -692,13 +825,19 @@ def _conjunction_pair(rng, sub_first):
   sub = _random_clause(rng, 0.2, may_front=False)
   english_sub = f'{english_conjunction} {_english_clause(sub)}'
   german_sub = f'{german_conjunction} {_german_clause(sub, "sub")}'
+  tagged_english_sub = [(english_conjunction, {'conj'})] + _tagged_english_clause(sub, 's')
+  tagged_german_sub = [(german_conjunction, {'conj'})] + _tagged_german_clause(sub, 'sub', 's')
   if sub_first:
     english = f'{english_sub}, {_english_clause(main)}'
     german = f'{german_sub}, {_german_clause(main, "inverted")}'
+    tagged_english = _with_comma(tagged_english_sub) + _tagged_english_clause(main, 'm')
+    tagged_german = _with_comma(tagged_german_sub) + _tagged_german_clause(main, 'inverted', 'm')
   else:
     english = f'{_english_clause(main)} {english_sub}'
     german = f'{_german_clause(main, "main")}, {german_sub}'
-  return _sentence(english), _sentence(german)
+    tagged_english = _tagged_english_clause(main, 'm') + tagged_english_sub
+    tagged_german = _with_comma(_tagged_german_clause(main, 'main', 'm')) + tagged_german_sub
+  return _sentence(english), _sentence(german), _tagged_sentence(tagged_english), _tagged_sentence(tagged_german)
 
 
 def _random_pair(rng):
@@ -711,22 +850,29 @@ def _random_pair(rng):
 
 
 @functools.lru_cache(maxsize=4)
-def _pool(seed):
-  """Unique (english, german) pairs of 4 to 20 words, shuffled, enough for every split."""
+def _tagged_pool(seed):
+  """Unique (english, german, tagged english, tagged german) of 4 to 20 words, shuffled, enough
+  for every split."""
   rng = random.Random(seed)
   total = max(end for _, end in _SPLIT_RANGES.values())
   seen, pairs = set(), []
   while len(pairs) < total:
-    english, german = _random_pair(rng)
+    english, german, tagged_english, tagged_german = _random_pair(rng)
     lengths = len(english.split()), len(german.split())
     if english in seen or not _MIN_WORDS <= min(lengths) <= max(lengths) <= _MAX_WORDS:
       continue
     seen.add(english)
-    pairs.append((english, german))
+    pairs.append((english, german, tagged_english, tagged_german))
   # Short sentences repeat, so the first draw of each comes early; shuffling spreads
   # them evenly over the splits.
   rng.shuffle(pairs)
   return tuple(pairs)
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(seed):
+  """Unique (english, german) pairs of 4 to 20 words, shuffled, enough for every split."""
+  return tuple((english, german) for english, german, _, _ in _tagged_pool(seed))
 
 
 def load_builtin(split: str, seed: int = 0) -> list[tuple[str, str]]:
@@ -745,3 +891,23 @@ def load_builtin(split: str, seed: int = 0) -> list[tuple[str, str]]:
     raise UserError(f"unknown built-in split {split!r}: use one of 'train', 'val', 'test'")
   start, end = _SPLIT_RANGES[split]
   return list(_pool(seed)[start:end])
+
+
+def gold_alignments(split: str, seed: int = 0) -> list[tuple[frozenset, frozenset]]:
+  """Gold word alignments of load_builtin(split, seed), pair by pair: (sure, possible) sets of
+  (English word, German word) links, possible including sure.
+
+  Words are the whitespace-separated words of the sentences (punctuation sticks to its word);
+  a German word is linked to the English words that express the same grammar slot (see the
+  tagged renderers above), so articles link to articles, "zum" to "to the", "ruft ... an" both
+  to "calls", "kein" to "not" and "a"; the words of multi-word adverbs only possibly.
+  """
+  if split not in SPLITS:
+    raise UserError(f"unknown built-in split {split!r}: use one of 'train', 'val', 'test'")
+  start, end = _SPLIT_RANGES[split]
+  out = []
+  for english, german, tagged_english, tagged_german in _tagged_pool(seed)[start:end]:
+    if ' '.join(w for w, _ in tagged_english) != english or ' '.join(w for w, _ in tagged_german) != german:
+      raise RuntimeError(f'the tagged renderers drifted from the corpus: {english!r} / {german!r}')
+    out.append(_links(tagged_english, tagged_german))
+  return out

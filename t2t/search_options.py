@@ -15,11 +15,14 @@ import numpy as np
 from t2t.errors import UserError
 
 METHODS = ('beam', 'greedy', 'sample')
+MBR_CANDIDATES = ('sample', 'nbest')   # t2t/mbr.py owns the selection; these name where candidates come from
+MBR_METRICS = ('chrf', 'bleu')
 
 # How each field is spelled to the user, per source of the value.
 FLAG_NAMES = {'beam_size': '--beam_size', 'alpha': '--alpha', 'max_len_a': '--max_len_a',
               'max_len_b': '--max_len_b', 'temperature': '--temperature', 'top_k': '--top_k',
-              'top_p': '--top_p', 'nbest': '--nbest'}
+              'top_p': '--top_p', 'nbest': '--nbest', 'mbr': '--mbr', 'mbr_candidates': '--mbr_candidates',
+              'mbr_metric': '--mbr_metric'}
 
 
 def config_names(beam_field: str = 'beam_size', alpha_field: str = 'alpha') -> dict:
@@ -34,6 +37,9 @@ class SearchOptions:
 
   The output of a sentence of S source tokens is cut at `max_len_a * S + max_len_b` tokens
   (`output_limit`). Hashable: the Translator keeps one compiled function per options value.
+  With mbr = N >= 2, each sentence's output is chosen by MBR (t2t/mbr.py) among N candidates:
+  N samples (mbr_candidates 'sample', method 'sample') or the N-best list of beam search
+  ('nbest', method 'beam' with beam_size >= N), by expected mbr_metric ('chrf' or 'bleu').
   """
   method: str = 'beam'
   beam_size: int = 4
@@ -43,6 +49,9 @@ class SearchOptions:
   temperature: float = 1.0     # sampling only
   top_k: int = 0
   top_p: float = 1.0
+  mbr: int = 0                 # 0: no MBR; N >= 2: choose among N candidates
+  mbr_candidates: str = 'sample'
+  mbr_metric: str = 'chrf'
 
   @classmethod
   def beam_or_greedy(cls, beam_size: int, alpha: float, max_len_a: float, max_len_b: int,
@@ -69,13 +78,15 @@ class SearchOptions:
       return flags[flag].value
 
     beam_size = value('beam_size', 'beam_size')
-    if value('sampling', default=False):
+    mbr, mbr_candidates = value('mbr', default=0), value('mbr_candidates', default='sample')
+    if value('sampling', default=False) or (mbr and mbr_candidates == 'sample'):
       method = 'sample'
     else:
       method = 'beam' if beam_size > 1 else 'greedy'
     options = cls(method, beam_size, value('alpha', 'alpha'), value('max_len_a', 'decode_max_len_a'),
                   value('max_len_b', 'decode_max_len_b'), value('temperature', default=1.0),
-                  value('top_k', default=0), value('top_p', default=1.0))
+                  value('top_k', default=0), value('top_p', default=1.0), mbr, mbr_candidates,
+                  value('mbr_metric', default='chrf'))
     options.validate(nbest=value('nbest', default=1), names=FLAG_NAMES)
     return options
 
@@ -99,6 +110,11 @@ class SearchOptions:
       return cls()
     return cls.beam_or_greedy(chosen.beam_size, chosen.alpha, chosen.max_len_a, chosen.max_len_b,
                               names={field: f'{chosen.file} {field}' for field in FLAG_NAMES})
+
+  @property
+  def candidate_search(self) -> 'SearchOptions':
+    """The search that draws MBR's candidates (and the compiled function's key): these options without MBR."""
+    return dataclasses.replace(self, mbr=0, mbr_candidates='sample', mbr_metric='chrf')
 
   @property
   def beams(self) -> int:
@@ -150,3 +166,23 @@ class SearchOptions:
     if self.method == 'greedy' and nbest > 1:
       raise UserError(f'{said("nbest", nbest)} needs {flag("beam_size")} >= {nbest} (got 1, greedy): '
                       f'raise {flag("beam_size")}, or use --sampling for several samples')
+    self._validate_mbr(nbest, flag, said)
+
+  def _validate_mbr(self, nbest: int, flag, said) -> None:
+    if self.mbr == 0:
+      return
+    if self.mbr < 2:
+      raise UserError(f'{said("mbr", self.mbr)}: use 0 (no MBR) or at least 2 candidates')
+    if self.mbr_candidates not in MBR_CANDIDATES:
+      raise UserError(f'{said("mbr_candidates", self.mbr_candidates)}: use one of {", ".join(MBR_CANDIDATES)}')
+    if self.mbr_metric not in MBR_METRICS:
+      raise UserError(f'{said("mbr_metric", self.mbr_metric)}: use one of {", ".join(MBR_METRICS)}')
+    if nbest > 1:
+      raise UserError(f'{said("nbest", nbest)} and {flag("mbr")} both choose what to output: pass one of them')
+    if self.mbr_candidates == 'nbest' and (self.method != 'beam' or self.beam_size < self.mbr):
+      raise UserError(f'{said("mbr", self.mbr)} with {flag("mbr_candidates")} nbest needs {flag("beam_size")} >= '
+                      f'{self.mbr} (got {self.beam_size if self.method == "beam" else "sampling"}): raise '
+                      f'{flag("beam_size")}, or use {flag("mbr_candidates")} sample')
+    if self.mbr_candidates == 'sample' and self.method != 'sample':
+      raise UserError(f'{flag("mbr_candidates")} sample draws its candidates by sampling: set the search '
+                      f"method to 'sample' (--sampling), or use {flag('mbr_candidates')} nbest")

@@ -8,7 +8,7 @@ import sys
 import pytest
 from helpers import builtin_corpus, run
 
-from t2t import demo_corpus, streaming
+from t2t import demo_corpus, ensemble, streaming
 from t2t.errors import UserError
 from t2t.evaluation import load_model
 from t2t.inference import SearchOptions, Translator
@@ -153,3 +153,35 @@ def test_command_line_keeps_alignment_under_invalid_and_odd_lines(workdir, trans
   assert out == expected
   assert 'warning: stdin line 2 (byte offset ' in stderr and 'is not valid UTF-8: wrote an empty line' in stderr
   assert 'warning: line 5 has ' in stderr and 'Traceback' not in stderr
+
+
+def test_command_line_prefixes_and_alignments(workdir, translator, tmp_path):
+  sentences = [en for en, _ in demo_corpus.load_builtin('test')[:3]]
+  (tmp_path / 'in.txt').write_text(''.join(s + '\n' for s in sentences), encoding='utf-8')
+  (tmp_path / 'prefixes.txt').write_text('Der Mann\n\nEin\n', encoding='utf-8')
+  result = run('translate.py', '--workdir', str(workdir), '--beam_size', '2', '--input', str(tmp_path / 'in.txt'),
+               '--prefix_file', str(tmp_path / 'prefixes.txt'), '--print_alignment')
+  out = result.stdout.splitlines()
+  assert len(out) == 3
+  texts = [line.split(' ||| ')[0] for line in out]
+  assert texts[0].startswith('Der Mann') and texts[2].startswith('Ein')
+  assert texts[1] == translator.translate([sentences[1]], SearchOptions('beam', 2))[0]
+  for sentence, line in zip(sentences, out):
+    text, links = line.split(' ||| ')
+    pairs = [tuple(map(int, link.split('-'))) for link in links.split()]
+    assert [j for _, j in pairs] == list(range(len(text.split())))
+    assert all(0 <= i < len(sentence.split()) for i, _ in pairs)
+  (tmp_path / 'short.txt').write_text('Der Mann\n', encoding='utf-8')
+  result = run('translate.py', '--workdir', str(workdir), '--input', str(tmp_path / 'in.txt'),
+               '--prefix_file', str(tmp_path / 'short.txt'), check=False)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+      f'error: --prefix_file {tmp_path / "short.txt"} has 1 lines but --input {tmp_path / "in.txt"} has 3: '
+      'give one prefix line (empty for none) per input line']
+
+
+def test_ensemble_of_a_workdir_with_itself_translates_like_it(workdir, translator, lines):
+  members, tokenizer = ensemble.load_ensemble(f'{workdir},{workdir}:10')
+  pair = Translator.ensemble(members, tokenizer, batch_size=4)
+  for options in (GREEDY, SearchOptions('beam', 3, 0.6)):
+    assert pair.translate(lines, options) == translator.translate(lines, options)
