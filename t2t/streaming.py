@@ -85,7 +85,7 @@ class LineTranslator:
     prefix_ids = None if prefixes is None else self.translator.encode_prefixes([prefixes[i] for i in todo])
     if todo:
       found = self.hypotheses(sources, prefix_ids)
-      links = None
+      links: Iterator[list[tuple[int, int]]] | None = None
       if self.alignments:
         pairs = [(src, h.tokens) for src, group in zip(sources, found) for h in group]
         links = iter(self.translator.word_alignments(pairs))

@@ -133,7 +133,7 @@ def test_aer_is_zero_for_the_gold_and_counts_misses():
   assert alignment.aer([{(0, 0), (1, 1)}], [{(0, 0), (2, 1)}]) == 0.5
   pairs = demo_corpus.load_builtin('test')[:50]
   for (english, german), (s, p) in zip(pairs, gold):
-    assert s <= p and {j for _, j in s} == set(range(len(german.split())))  # every German word linked
+    assert s <= p and {j for _, j in p} == set(range(len(german.split())))  # every German word linked
     assert all(i < len(english.split()) for i, _ in p)
 
 
@@ -155,9 +155,10 @@ def test_alignments_of_a_random_model_are_well_formed(params, sources):
 def test_mbr_picks_the_consensus():
   assert mbr.select(['ein Haus'] * 4) == 0
   assert mbr.select(['b', 'a', 'a']) == 1  # 'a' agrees with another 'a'
-  candidates = ['der Hund schläft', 'ein Hund schläft', 'der Hund schläft jetzt', 'die Katze isst']
-  assert mbr.select(candidates) == 0
-  assert mbr.select(candidates, 'bleu') == 0
+  # 'the red house' shares words with two others, each of them with it alone: it is the median.
+  candidates = ['a green tree', 'the red car', 'the red house', 'the blue house']
+  assert mbr.select(candidates) == 2
+  assert mbr.select(candidates, 'bleu') == 2
   # A hand-made utility: candidate 2 is the only one close to all others.
   closeness = {frozenset({0, 1}): 0, frozenset({0, 2}): 5, frozenset({1, 2}): 5}
   score = lambda h, r: closeness[frozenset({int(h), int(r)})]

@@ -48,11 +48,12 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   spec = ensemble.check_flags(FLAGS)
-  if spec is not None:
-    options = SearchOptions.from_flags(FLAGS)
-    workdir, chosen = ensemble.parse(spec)[0][0], None
-  else:
-    (chosen, options), workdir = cli.workdir_choice(FLAGS), FLAGS.workdir
+  if spec is None:
+    workdir = FLAGS.workdir
+    chosen, options = cli.workdir_choice(FLAGS)
+  else:  # the first member gives the data and the output folder; the flags the search
+    workdir = ensemble.parse(spec)[0][0]
+    chosen, options = None, SearchOptions.from_flags(FLAGS)
   evaluation.evaluate(workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
                       FLAGS.average_last, FLAGS.batch_size, FLAGS.best, FLAGS.bleu_tokenize, chosen,
                       ensemble_spec=spec)
