@@ -217,7 +217,7 @@ class Translator:
 
   def word_alignments(self, pairs: list[tuple[list[int], list[int]]]) -> list[list[tuple[int, int]]]:
     """Word alignments of (source ids, target ids) pairs from the (first) model's cross-attention
-    (t2t/alignment.py: penultimate decoder layer, mean of heads, argmax per target word)."""
+    (t2t/alignment.py: last decoder layer, mean of heads, argmax per target word)."""
     from t2t import alignment  # pylint: disable=import-outside-toplevel  (imports attention_maps)
     params = jax.device_get(devices.unreplicate(self.params[0]))
     return alignment.align(self.models[0].config, params, self.tokenizer, pairs)

@@ -117,6 +117,8 @@ def test_forced_tokens_count_in_the_scores():
 
 def test_subwords_merge_into_words_and_each_target_word_gets_its_argmax():
   assert alignment.word_ids(['▁The', '▁bi', 'ke', '.', '▁x']) == [0, 1, 1, 1, 2]
+  assert alignment.word_ids(['▁', 'x', '▁', '▁Der', 'a', '▁']) == [0, 0, 1, 1, 1, 1]
+  assert alignment.word_ids(['▁', '▁']) == [-1, -1]  # no word: detokenizes to ''
   matrix = np.array([[0.1, 0.6, 0.3],    # target piece 0 (word 0): source piece 1 = word 0
                      [0.0, 0.2, 0.8],    # target piece 1 (word 1): source word 1
                      [0.5, 0.1, 0.4]])   # target piece 2 (word 1 too): mean row favours source word 1

@@ -50,7 +50,7 @@ flags.DEFINE_enum('mbr_metric', 'chrf', ['chrf', 'bleu'], "MBR utility: sacreBLE
 cli.define_no_chosen()
 flags.DEFINE_bool('print_alignment', False, 'Follow each translation with " ||| " and its word alignment in '
                   'Pharaoh format (source word-target word, from 0), from the cross-attention of the '
-                  "penultimate decoder layer, mean of heads (an ensemble's first member).")
+                  "last decoder layer, mean of heads (an ensemble's first member).")
 flags.DEFINE_string('plot_attention', None, 'Draw the cross-attention map of one sentence (the positional '
                     'argument, or the first input line) into this PNG.')
 flags.DEFINE_string('attention_layer', 'mean', "Decoder layer to draw: an index, 'mean' or 'all'.")
