@@ -147,7 +147,7 @@ class Translator:
     key = (src_len, max_len, options, prefixed)
     if key not in self._compiled:
       fn = functools.partial(_search_fn, models=self.models, options=options, max_len=max_len)
-      self._compiled[key] = jax.pmap(fn)
+      self._compiled[key] = jax.pmap(fn, axis_name=devices.AXIS)
     return self._compiled[key]
 
   def translate_ids(self, sources: list[list[int]], options: SearchOptions, seed: int = 0,

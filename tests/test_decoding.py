@@ -163,7 +163,7 @@ def test_mbr_picks_the_consensus():
   assert mbr.select(candidates, 'bleu') == 2
   # A hand-made utility: candidate 2 is the only one close to all others.
   closeness = {frozenset({0, 1}): 0, frozenset({0, 2}): 5, frozenset({1, 2}): 5}
-  score = lambda h, r: closeness[frozenset({int(h), int(r)})]
+  score = lambda h, r: 100 if h == r else closeness[frozenset({int(h), int(r)})]
   assert mbr.select(['0', '1', '2'], score=score) == 2
 
 
