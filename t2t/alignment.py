@@ -62,7 +62,7 @@ def piece_attention(config: ModelConfig, params, pairs: list[tuple[list[int], li
   """
   layer = default_layer(config) if layer is None else layer
   fn = _attention_fn(config, layer)
-  out = []
+  out: list[np.ndarray] = []
   for start in range(0, len(pairs), batch_size):
     chunk = pairs[start:start + batch_size]
     s = bucket_length(max(len(src) for src, _ in chunk) + 1)

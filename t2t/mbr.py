@@ -18,6 +18,7 @@ CANDIDATES = ('sample', 'nbest')
 
 def utility(metric: str) -> Callable[[str, str], float]:
   """(hypothesis, reference) -> sentence score in [0, 100] for 'chrf' or 'bleu'."""
+  scorer: CHRF | BLEU
   if metric == 'chrf':
     scorer = CHRF()
   elif metric == 'bleu':
