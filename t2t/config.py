@@ -53,7 +53,15 @@ MODEL_RANGES = {
     'vocab_size': Range(5, integer=True),      # the four special tokens and at least one piece
     'd_model': POSITIVE_INT, 'num_heads': POSITIVE_INT, 'num_encoder_layers': POSITIVE_INT,
     'num_decoder_layers': POSITIVE_INT, 'd_ff': POSITIVE_INT, 'max_len': Range(2, integer=True),
-    'dropout': RATE, 'attention_dropout': RATE, 'activation_dropout': RATE,
+    'dropout': RATE, 'attention_dropout': RATE, 'activation_dropout': RATE, 'num_kv_heads': COUNT,
+}
+
+# Every string field of ModelConfig and its valid values (t2t/layers.py dispatches on them).
+MODEL_CHOICES = {
+    'positional': ('sinusoidal', 'learned', 'rope', 'relative'),
+    'norm': ('layernorm', 'rmsnorm'),
+    'ffn': ('relu', 'gelu', 'swiglu', 'geglu'),
+    'dtype': ('float32', 'bfloat16'),
 }
 
 # Every numeric field of the training config (base_config) outside `config.model`.
@@ -145,7 +153,14 @@ class ModelConfig:
   attention_dropout: float = 0.0  # attention weights
   activation_dropout: float = 0.0  # inside the feed-forward network
   max_len: int = 256              # largest position the positional encoding covers
-  positional: str = 'sinusoidal'  # 'sinusoidal' or 'learned'
+  # Where positions enter: added to the embeddings ('sinusoidal', 'learned' table of max_len
+  # rows) or inside self-attention ('rope': rotary queries/keys; 'relative': T5's bucketed bias).
+  positional: str = 'sinusoidal'
+  norm: str = 'layernorm'         # 'layernorm' or 'rmsnorm' (every norm of the model)
+  # Feed-forward activation: 'relu', 'gelu', or gated 'swiglu'/'geglu', which hold 3 D x d_ff
+  # matrices instead of 2: d_ff = 2/3 of an ungated model's keeps the parameter count.
+  ffn: str = 'relu'
+  num_kv_heads: int = 0           # key/value heads (grouped-query; 1 = multi-query); 0 = num_heads
   pre_norm: bool = True           # False: post-LN as in Vaswani et al. (2017)
   tie_embeddings: bool = True     # output logits through the transposed shared embedding
   dtype: str = 'float32'          # compute dtype ('float32' or 'bfloat16'); params stay float32
@@ -157,14 +172,25 @@ class ModelConfig:
     if self.d_model % self.num_heads:
       raise UserError(f'config.model.d_model={self.d_model} is not divisible by '
                       f'config.model.num_heads={self.num_heads}: choose values that divide')
-    if self.positional not in ('sinusoidal', 'learned'):
-      raise UserError(f"config.model.positional={self.positional!r}: use 'sinusoidal' or 'learned'")
-    if self.dtype not in ('float32', 'bfloat16'):
-      raise UserError(f"config.model.dtype={self.dtype!r}: use 'float32' or 'bfloat16'")
+    for name, choices in MODEL_CHOICES.items():
+      if getattr(self, name) not in choices:
+        raise UserError(f'config.model.{name}={getattr(self, name)!r}: use '
+                        + ' or '.join(repr(c) for c in choices))
+    if self.num_heads % self.kv_heads:
+      raise UserError(f'config.model.num_kv_heads={self.num_kv_heads} does not divide config.model.num_heads='
+                      f'{self.num_heads}: use a divisor (1 = multi-query) or 0 (= num_heads)')
+    if self.positional == 'rope' and self.head_dim % 2:
+      raise UserError(f"config.model.positional='rope' rotates pairs: the head width d_model / num_heads = "
+                      f'{self.head_dim} must be even')
 
   @property
   def head_dim(self) -> int:
     return self.d_model // self.num_heads
+
+  @property
+  def kv_heads(self) -> int:
+    """G, the key/value heads: num_kv_heads, or num_heads when it is 0."""
+    return self.num_kv_heads or self.num_heads
 
   @property
   def max_sentence_tokens(self) -> int:

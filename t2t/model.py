@@ -23,14 +23,15 @@ from t2t.layers import (
   SelfAttention,
   causal_mask,
   compute_dtype,
+  make_norm,
   segment_mask,
 )
 
 
 class DecoderConstants(NamedTuple):
   """What every decoding step reads but never changes, per decoder layer."""
-  cross_k: tuple   # L x [N, S, H, E]
-  cross_v: tuple   # L x [N, S, H, E]
+  cross_k: tuple   # L x [N, S, G, E]
+  cross_v: tuple   # L x [N, S, G, E]
   src_seg: jax.Array  # [N, S] source segment ids (0 = padding)
 
 
@@ -38,50 +39,50 @@ class EncoderLayer(nn.Module):
   config: ModelConfig
 
   @nn.compact
-  def __call__(self, x, mask, deterministic: bool):
-    """x: [B, S, D], mask: [B, 1, S, S] -> [B, S, D]."""
+  def __call__(self, x, positions, mask, deterministic: bool):
+    """x: [B, S, D], positions: [B, S], mask: [B, 1, S, S] -> [B, S, D]."""
     attention = SelfAttention(self.config, name='self_attention')
     ffn = FeedForward(self.config, name='ffn')
-    x = Residual(self.config, name='attention_block')(
-        x, lambda h: attention(h, mask, deterministic), deterministic)
+    attention_block = Residual(self.config, name='attention_block')
+    x = attention_block.add(x, attention(attention_block.input(x), positions, mask, deterministic)[0],
+                            deterministic)
     return Residual(self.config, name='ffn_block')(x, lambda h: ffn(h, deterministic), deterministic)
 
 
 class DecoderLayer(nn.Module):
+  """One body for the teacher-forced pass (no cache) and for cached decoding (one position)."""
   config: ModelConfig
 
   def setup(self):
-    self.self_attention = SelfAttention(self.config)
+    self.self_attention = SelfAttention(self.config, causal=True)
     self.cross_attention = CrossAttention(self.config)
     self.ffn = FeedForward(self.config)
     self.self_block = Residual(self.config)
     self.cross_block = Residual(self.config)
     self.ffn_block = Residual(self.config)
 
-  def __call__(self, y, encoded, self_mask, cross_mask, deterministic: bool):
-    """Teacher-forced pass. y: [B, T, D], encoded: [B, S, D] -> [B, T, D]."""
-    k, v = self.cross_attention.keys_values(encoded)
-    y = self.self_block(y, lambda h: self.self_attention(h, self_mask, deterministic), deterministic)
+  def __call__(self, y, positions, cross_k, cross_v, self_mask, cross_mask, deterministic: bool,
+               cache=None, index=None):
+    """y: [B, T, D], positions: [B, T], cross_k/v: [B, S, G, E] (cross_keys_values) -> (y, cache).
+
+    Teacher-forced: cache None, self_mask [B, 1, T, T]. Decoding: T = 1, cache (k, v) each
+    [B, Tmax, G, E], index the position of y, self_mask [B, 1, 1, Tmax]; returns the cache with
+    position `index` written.
+    """
+    h, cache = self.self_attention(self.self_block.input(y), positions, self_mask, deterministic,
+                                   cache, index)
+    y = self.self_block.add(y, h, deterministic)
     y = self.cross_block(
-        y, lambda h: self.cross_attention(h, k, v, cross_mask, deterministic), deterministic)
-    return self.ffn_block(y, lambda h: self.ffn(h, deterministic), deterministic)
+        y, lambda h: self.cross_attention(h, cross_k, cross_v, cross_mask, deterministic), deterministic)
+    return self.ffn_block(y, lambda h: self.ffn(h, deterministic), deterministic), cache
 
   def cross_keys_values(self, encoded):
     return self.cross_attention.keys_values(encoded)
 
-  def step(self, y, cross_k, cross_v, cross_mask, cache_k, cache_v, index):
-    """One token. y: [N, 1, D]; caches [N, Tmax, H, E] -> (y [N, 1, D], cache_k, cache_v)."""
-    new = {}
-
-    def attend_cached(h):
-      out, new['k'], new['v'] = self.self_attention.step(h, cache_k, cache_v, index)
-      return out
-
-    y = self.self_block(y, attend_cached, deterministic=True)
-    y = self.cross_block(
-        y, lambda h: self.cross_attention(h, cross_k, cross_v, cross_mask, True), deterministic=True)
-    y = self.ffn_block(y, lambda h: self.ffn(h, True), deterministic=True)
-    return y, new['k'], new['v']
+  def self_keys_values(self, y, positions):
+    """What the cache holds for y [N, Tmax, D]: (k, v) each [N, Tmax, G, E] (for their shapes)."""
+    _, k, v = self.self_attention.project(self.self_block.input(y), positions)
+    return k, v
 
 
 class Transformer(nn.Module):
@@ -94,8 +95,8 @@ class Transformer(nn.Module):
     self.encoder_layers = [EncoderLayer(c) for _ in range(c.num_encoder_layers)]
     self.decoder_layers = [DecoderLayer(c) for _ in range(c.num_decoder_layers)]
     if c.pre_norm:  # pre-LN leaves the residual stream unnormalised; normalise it once at the end
-      self.encoder_norm = nn.LayerNorm(dtype=compute_dtype(c))
-      self.decoder_norm = nn.LayerNorm(dtype=compute_dtype(c))
+      self.encoder_norm = make_norm(c)
+      self.decoder_norm = make_norm(c)
     if not c.tie_embeddings:
       self.output = nn.Dense(c.vocab_size, dtype=compute_dtype(c))
 
@@ -115,16 +116,18 @@ class Transformer(nn.Module):
     x = self.embedding(src, src_pos, deterministic)  # [B, S, D]
     mask = segment_mask(src_seg, src_seg)  # [B, 1, S, S]
     for layer in self.encoder_layers:
-      x = layer(x, mask, deterministic)
+      x = layer(x, src_pos, mask, deterministic)
     return self.encoder_norm(x) if self.config.pre_norm else x
 
   def decode(self, encoded, src_seg, tgt_in, tgt_pos, tgt_seg, deterministic: bool = True):
     """Teacher-forced decoder: encoded [B, S, D], tgt_* [B, T] -> logits [B, T, V]."""
+    constants = self.decoder_constants(encoded, src_seg)
     y = self.embedding(tgt_in, tgt_pos, deterministic)  # [B, T, D]
     self_mask = causal_mask(tgt_seg)  # [B, 1, T, T]
     cross_mask = segment_mask(tgt_seg, src_seg)  # [B, 1, T, S]
-    for layer in self.decoder_layers:
-      y = layer(y, encoded, self_mask, cross_mask, deterministic)
+    for i, layer in enumerate(self.decoder_layers):
+      y, _ = layer(y, tgt_pos, constants.cross_k[i], constants.cross_v[i], self_mask, cross_mask,
+                   deterministic)
     return self.logits(y)
 
   def logits(self, y):
@@ -146,28 +149,42 @@ class Transformer(nn.Module):
     Args:
       tokens: int32 [N], the previous token of each row (BOS at index 0).
       constants: DecoderConstants with N rows.
-      cache: {'k': L x [N, Tmax, H, E], 'v': same} self-attention cache (see init_cache).
+      cache: {'k': L x [N, Tmax, G, E], 'v': same} self-attention cache (see init_cache).
       index: int32 scalar, the position being generated.
     Returns:
       (logits float32 [N, V], updated cache).
     """
-    positions = jnp.full(tokens.shape, index, jnp.int32)
-    y = self.embedding(tokens[:, None], positions[:, None], deterministic=True)  # [N, 1, D]
+    positions = jnp.full(tokens.shape, index, jnp.int32)[:, None]  # [N, 1]
+    y = self.embedding(tokens[:, None], positions, deterministic=True)  # [N, 1, D]
+    self_mask = (jnp.arange(cache['k'][0].shape[1]) <= index)[None, None, None, :]  # [1, 1, 1, Tmax]
     cross_mask = (constants.src_seg > 0)[:, None, None, :]  # [N, 1, 1, S]
     new_k, new_v = [], []
     for i, layer in enumerate(self.decoder_layers):
-      y, k, v = layer.step(y, constants.cross_k[i], constants.cross_v[i], cross_mask,
-                           cache['k'][i], cache['v'][i], index)
+      y, (k, v) = layer(y, positions, constants.cross_k[i], constants.cross_v[i], self_mask, cross_mask,
+                        True, (cache['k'][i], cache['v'][i]), index)
       new_k.append(k)
       new_v.append(v)
     return self.logits(y[:, 0]), {'k': tuple(new_k), 'v': tuple(new_v)}
 
+  def self_keys_values(self, tokens):
+    """tokens [N, Tmax] -> {'k': L x [N, Tmax, G, E], 'v': same}: the cache's structure (init_cache)."""
+    positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+    y = self.embedding(tokens, positions, deterministic=True)
+    kvs = [layer.self_keys_values(y, positions) for layer in self.decoder_layers]
+    return {'k': tuple(k for k, _ in kvs), 'v': tuple(v for _, v in kvs)}
+
 
 def init_cache(config: ModelConfig, rows: int, max_len: int):
-  """Empty self-attention cache: {'k', 'v'}, each L x [N, Tmax, H, E] in the compute dtype."""
-  shape = (rows, max_len, config.num_heads, config.head_dim)
-  zeros = tuple(jnp.zeros(shape, compute_dtype(config)) for _ in range(config.num_decoder_layers))
-  return {'k': zeros, 'v': zeros}
+  """Empty self-attention cache {'k', 'v'}, each L x [N, Tmax, G, E] in the compute dtype.
+
+  Shapes and dtypes come from the modules themselves (an abstract init of the keys/values they
+  project), so a variant that changes what attention caches cannot disagree with the cache.
+  """
+  def project(tokens):
+    return Transformer(config).init_with_output(jax.random.PRNGKey(0), tokens,
+                                                method=Transformer.self_keys_values)[0]
+  shapes = jax.eval_shape(project, jax.ShapeDtypeStruct((rows, max_len), jnp.int32))
+  return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
 
 def init_params(config: ModelConfig, rng, src_len: int = 8, tgt_len: int = 8):
