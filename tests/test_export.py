@@ -103,13 +103,16 @@ class Pieces:
     return self.pieces[i]
 
 
-@pytest.mark.parametrize('pre_norm, positional, tie', [
-    (True, 'sinusoidal', True), (False, 'sinusoidal', True), (True, 'learned', False), (False, 'learned', False)])
-def test_scores_match_for_every_architecture(tmp_path, pre_norm, positional, tie):
-  """Per-token log-probs of random pairs under random weights: CTranslate2 == t2t."""
+@pytest.mark.parametrize('overrides', [
+    {}, {'pre_norm': False}, {'positional': 'learned', 'tie_embeddings': False},
+    {'pre_norm': False, 'positional': 'learned', 'tie_embeddings': False},
+    {'norm': 'rmsnorm'}, {'ffn': 'gelu'}, {'ffn': 'swiglu'}, {'ffn': 'geglu', 'num_kv_heads': 1},
+    {'num_kv_heads': 2, 'pre_norm': False}], ids=lambda o: '-'.join(f'{k}={v}' for k, v in o.items()) or 'default')
+def test_scores_match_for_every_architecture(tmp_path, overrides):
+  """Per-token log-probs of random pairs under random weights: CTranslate2 == t2t, for every
+  architecture and variant the export maps."""
   config = ModelConfig(vocab_size=48, d_model=32, num_heads=4, num_encoder_layers=2, num_decoder_layers=2,
-                       d_ff=64, dropout=0.0, max_len=24, positional=positional, pre_norm=pre_norm,
-                       tie_embeddings=tie)
+                       d_ff=64, dropout=0.0, max_len=24, **overrides)
   params = init_params(config, jax.random.PRNGKey(7))
   # Random LayerNorm scales and biases, so a swapped or dropped norm cannot go unnoticed.
   keys = iter(jax.random.split(jax.random.PRNGKey(8), 1000))
@@ -321,12 +324,13 @@ def test_hf_log_probs_match_on_the_trained_model(both, hf_loaded, exported):
     np.testing.assert_allclose(hf_log_probs(model, src, tgt), t2t_log_probs(config, params, src, tgt), atol=1e-4)
 
 
-@pytest.mark.parametrize('positional, tie', [('sinusoidal', True), ('learned', False)])
-def test_hf_scores_match_for_every_architecture(positional, tie):
+@pytest.mark.parametrize('positional, tie, ffn', [('sinusoidal', True, 'relu'), ('learned', False, 'relu'),
+                                                ('sinusoidal', True, 'gelu')])
+def test_hf_scores_match_for_every_architecture(positional, tie, ffn):
   """Random weights, random norms and biases, small embeddings (LayerNorm's epsilon then matters)."""
   pytest.importorskip('transformers')
   from t2t.export import hf
-  config = tiny_config(positional=positional, tie_embeddings=tie)
+  config = tiny_config(positional=positional, tie_embeddings=tie, ffn=ffn)
   keys = iter(jax.random.split(jax.random.PRNGKey(8), 1000))
   params = jax.tree_util.tree_map_with_path(
       lambda path, x: (x + 0.3 * jax.random.normal(next(keys), x.shape)
@@ -340,6 +344,25 @@ def test_hf_scores_match_for_every_architecture(positional, tie):
                              atol=1e-4, rtol=0)
   long_source = rng.integers(4, 48, size=5 * config.max_len).tolist()  # past max_len: runs, no error
   assert np.isfinite(hf_log_probs(model, long_source, tgt)).all()
+
+
+@pytest.mark.parametrize('overrides', [{'positional': 'rope'}, {'positional': 'relative'}])
+def test_ct2_refuses_what_it_does_not_map(tmp_path, overrides):
+  config = tiny_config(**overrides)
+  field, value = next(iter(overrides.items()))
+  with pytest.raises(UserError, match=rf"^config\.model\.{field}='{value}' cannot be exported to CTranslate2 \("):
+    export.save_model(config, init_params(config, jax.random.PRNGKey(0)), Pieces(48).pieces, str(tmp_path / 'o'))
+  assert not (tmp_path / 'o').exists()
+
+
+@pytest.mark.parametrize('overrides', [{'positional': 'rope'}, {'positional': 'relative'}, {'norm': 'rmsnorm'},
+                                       {'ffn': 'swiglu'}, {'ffn': 'geglu'}, {'num_kv_heads': 2}])
+def test_hf_refuses_what_blenderbot_cannot_represent(overrides):
+  pytest.importorskip('transformers')
+  from t2t.export import hf
+  field, value = next(iter(overrides.items()))
+  with pytest.raises(UserError, match=rf'^config\.model\.{field}={value!r} cannot be exported to Hugging Face '):
+    hf.build_model(tiny_config(**overrides), init_params(tiny_config(**overrides), jax.random.PRNGKey(0)))
 
 
 def test_hf_refuses_post_ln():

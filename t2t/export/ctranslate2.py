@@ -25,6 +25,11 @@ tests/test_export.py checks greedy outputs token for token):
     stores it once (identical variables are aliased when saving).
   - Every parameter is read through `params.Params`; one left unmapped fails the export.
   - LayerNorm epsilon is flax's 1e-6, written into config.json (`layer_norm_epsilon`).
+  - Variants: config.model.norm='rmsnorm' -> `rms_norm` (gamma only); ffn 'gelu' -> exact GELU,
+    'swiglu'/'geglu' -> SWISH/GELU with `ffn_glu` (Dense_0 -> linear_0, activated; `up` ->
+    linear_0_noact); num_kv_heads -> `num_heads_kv`, self-attention query [D, H, E] and kv
+    [D, 2, G, E] fused into one [(H + 2G) E, D] weight. Rotary and relative positions are
+    refused (`check_representable`, one line naming config.model.positional).
   - Sources end with EOS (`add_source_eos`), decoding starts from BOS '<s>' and ends at EOS '</s>'.
 
 Length penalties differ: t2t's beam search divides by GNMT's ((5 + len) / 6) ** alpha,
@@ -42,9 +47,12 @@ from t2t.config import ModelConfig
 from t2t.data.batch import BOS_ID, EOS_ID
 from t2t.errors import UserError
 from t2t.export.params import Params, position_table
+from t2t.layers import GATED
 from t2t.workdir import TOKENIZER_MODEL, load_model
 
-LAYER_NORM_EPSILON = 1e-6  # flax.linen.LayerNorm's default, used by every t2t norm
+LAYER_NORM_EPSILON = 1e-6  # flax.linen.LayerNorm's and RMSNorm's default, used by every t2t norm
+# config.model.ffn -> ctranslate2.specs.Activation member (t2t's GELU is the exact erf one).
+ACTIVATIONS = {'relu': 'RELU', 'gelu': 'GELU', 'swiglu': 'SWISH', 'geglu': 'GELU'}
 MODEL_CONFIG = 't2t_model_config.json'  # the exported model's ModelConfig, kept next to model.bin
 # translate_batch's documented defaults: sources are cut to 1024 tokens, outputs to 256.
 CT2_MAX_INPUT_LENGTH = 1024
@@ -65,25 +73,35 @@ def _set_dense(spec, params: Params, name: str, in_axes: int = 1):
 
 
 def _set_norm(spec, params: Params, name: str):
-  spec.gamma, spec.beta = params.norm(name)
+  spec.gamma, beta = params.norm(name)
+  if beta is not None:  # RMSNorm has none, nor has CTranslate2's rms_norm spec
+    spec.beta = beta
 
 
-def _set_ffn(spec, params: Params, layer: str):
+def _set_ffn(spec, params: Params, layer: str, gated: bool):
   _set_norm(spec.layer_norm, params, f'{layer}/ffn_block/norm')
-  _set_dense(spec.linear_0, params, f'{layer}/ffn/Dense_0')  # [F, D]
+  _set_dense(spec.linear_0, params, f'{layer}/ffn/Dense_0')  # [F, D], activated
+  if gated:
+    _set_dense(spec.linear_0_noact, params, f'{layer}/ffn/up')  # [F, D], the linear gate
   _set_dense(spec.linear_1, params, f'{layer}/ffn/Dense_1')  # [D, F]
 
 
-def _set_self_attention(spec, params: Params, layer: str, block: str):
+def _set_self_attention(spec, params: Params, layer: str, block: str, config: ModelConfig):
   _set_norm(spec.layer_norm, params, f'{layer}/{block}/norm')
-  _set_dense(spec.linear[0], params, f'{layer}/self_attention/qkv')  # [D, 3, H, E] -> [3D, D]
+  if config.kv_heads == config.num_heads:
+    _set_dense(spec.linear[0], params, f'{layer}/self_attention/qkv')  # [D, 3, H, E] -> [3D, D]
+  else:  # query [D, H, E] and kv [D, 2, G, E] -> one fused [(H + 2G) E, D], as CTranslate2 splits it
+    q_weight, q_bias = params.dense(f'{layer}/self_attention/query')
+    kv_weight, kv_bias = params.dense(f'{layer}/self_attention/kv')
+    spec.linear[0].weight = np.concatenate([q_weight, kv_weight])
+    spec.linear[0].bias = np.concatenate([q_bias, kv_bias])
   _set_dense(spec.linear[1], params, f'{layer}/self_attention/out', in_axes=2)  # [H, E, D] -> [D, D]
 
 
 def _set_cross_attention(spec, params: Params, layer: str):
   _set_norm(spec.layer_norm, params, f'{layer}/cross_block/norm')
   _set_dense(spec.linear[0], params, f'{layer}/cross_attention/query')  # [D, H, E] -> [D, D]
-  _set_dense(spec.linear[1], params, f'{layer}/cross_attention/kv')  # [D, 2, H, E] -> [2D, D]
+  _set_dense(spec.linear[1], params, f'{layer}/cross_attention/kv')  # [D, 2, G, E] -> [2GE, D]
   _set_dense(spec.linear[2], params, f'{layer}/cross_attention/out', in_axes=2)  # [H, E, D] -> [D, D]
 
 
@@ -94,6 +112,35 @@ def position_rows(config: ModelConfig) -> int:
   CT2_MAX_INPUT_LENGTH tokens (EOS included) and outputs of CT2_MAX_DECODING_LENGTH tokens.
   """
   return max(config.max_len, CT2_MAX_INPUT_LENGTH, CT2_MAX_DECODING_LENGTH)
+
+
+# Variants t2t's CTranslate2 export does not map: config.model field -> (values, why).
+UNMAPPED = {
+    'positional': (('rope', 'relative'), "CTranslate2's rotary and T5-bias layouts are not mapped or "
+                                         'parity-tested by this exporter'),
+}
+
+
+def check_representable(config: ModelConfig) -> None:
+  """Raises UserError (one line, naming the config field) for a variant this export cannot map exactly."""
+  for field, (values, why) in UNMAPPED.items():
+    if getattr(config, field) in values:
+      raise UserError(f'config.model.{field}={getattr(config, field)!r} cannot be exported to CTranslate2 '
+                      f"({why}): translate with t2t itself (translate.py), or train with 'sinusoidal' or "
+                      "'learned'")
+
+
+def _transformer_spec(ct2, config: ModelConfig):
+  """The empty TransformerSpec of config's architecture (norm, activation, gating, key/value heads)."""
+  activation = ACTIVATIONS[config.ffn]
+  options = dict(pre_norm=config.pre_norm, activation=getattr(ct2.specs.Activation, activation),
+                 ffn_glu=config.ffn in GATED, rms_norm=config.norm == 'rmsnorm')
+  kv_heads = None if config.kv_heads == config.num_heads else config.kv_heads
+  encoder = ct2.specs.TransformerEncoderSpec(config.num_encoder_layers, config.num_heads,
+                                             num_heads_kv=kv_heads, **options)
+  decoder = ct2.specs.TransformerDecoderSpec(config.num_decoder_layers, config.num_heads,
+                                             num_heads_kv=kv_heads, **options)
+  return ct2.specs.TransformerSpec(encoder, decoder)
 
 
 def build_spec(config: ModelConfig, params, pieces: list[str]):
@@ -110,10 +157,9 @@ def build_spec(config: ModelConfig, params, pieces: list[str]):
   if len(pieces) != config.vocab_size:
     raise UserError(f'the tokenizer has {len(pieces)} pieces but model_config.json says '
                     f'vocab_size={config.vocab_size}: export from an unmodified workdir')
+  check_representable(config)
   params = Params(params, 'CTranslate2')
-  spec = ct2.specs.TransformerSpec.from_config(
-      (config.num_encoder_layers, config.num_decoder_layers), config.num_heads,
-      pre_norm=config.pre_norm, activation=ct2.specs.Activation.RELU)
+  spec = _transformer_spec(ct2, config)
   embedding = params('embedding/embed/embedding')  # [V, D]
   positions = position_table(config, params, position_rows(config))  # [P, D]
 
@@ -122,8 +168,8 @@ def build_spec(config: ModelConfig, params, pieces: list[str]):
   encoder.scale_embeddings = True  # x sqrt(D), as t2t's Embedding
   encoder.position_encodings.encodings = positions
   for i, layer in enumerate(encoder.layer):
-    _set_self_attention(layer.self_attention, params, f'encoder_layers_{i}', 'attention_block')
-    _set_ffn(layer.ffn, params, f'encoder_layers_{i}')
+    _set_self_attention(layer.self_attention, params, f'encoder_layers_{i}', 'attention_block', config)
+    _set_ffn(layer.ffn, params, f'encoder_layers_{i}', config.ffn in GATED)
   if config.pre_norm:
     _set_norm(encoder.layer_norm, params, 'encoder_norm')
 
@@ -132,9 +178,9 @@ def build_spec(config: ModelConfig, params, pieces: list[str]):
   decoder.scale_embeddings = True
   decoder.position_encodings.encodings = positions
   for i, layer in enumerate(decoder.layer):
-    _set_self_attention(layer.self_attention, params, f'decoder_layers_{i}', 'self_block')
+    _set_self_attention(layer.self_attention, params, f'decoder_layers_{i}', 'self_block', config)
     _set_cross_attention(layer.attention, params, f'decoder_layers_{i}')
-    _set_ffn(layer.ffn, params, f'decoder_layers_{i}')
+    _set_ffn(layer.ffn, params, f'decoder_layers_{i}', config.ffn in GATED)
   if config.pre_norm:
     _set_norm(decoder.layer_norm, params, 'decoder_norm')
   if config.tie_embeddings:

@@ -14,7 +14,10 @@ t2t's sinusoidal [sin | cos] table or t2t's learned one), biases on every projec
 `final_logits_bias`. Post-LN (`config.model.pre_norm=False`) has no exact HF family and is
 refused: Marian and FSMT recompute their own sinusoids when loading (Marian with another
 frequency formula, FSMT from position pad + 1) and the BART family adds a LayerNorm on the
-embeddings; export such a model to CTranslate2.
+embeddings; export such a model to CTranslate2. `config.model.ffn='gelu'` maps to
+`activation_function='gelu'` (exact erf GELU in both); rope and relative positions, RMSNorm,
+gated feed-forwards and fewer key/value heads have no place in Blenderbot and are refused with
+one line naming the field (`check_representable`).
 
 LayerNorm epsilon. HF's LayerNorm uses torch's eps 1e-5, t2t's flax's 1e-6. Because
 LN(c x, c^2 eps) = LN(x, eps), the HF model carries the residual stream multiplied by
@@ -68,12 +71,27 @@ def _transformers():
   return transformers
 
 
+# Variants Blenderbot has no place for: config.model field -> (refused values, why).
+UNREPRESENTABLE = {
+    'positional': (('rope', 'relative'), 'Blenderbot adds a position table to the embeddings'),
+    'norm': (('rmsnorm',), 'Blenderbot has LayerNorms only'),
+    'ffn': (('swiglu', 'geglu'), 'Blenderbot has no gated feed-forward'),
+}
+
+
 def check_representable(config: ModelConfig) -> None:
   """Raises UserError (one line, naming the config field) for a model HF cannot represent exactly."""
   if not config.pre_norm:
     raise UserError('config.model.pre_norm=False (post-LN) has no exact Hugging Face architecture '
                     '(Marian/FSMT recompute their own sinusoids, BART adds an embedding LayerNorm): '
                     'export it with --format ct2')
+  for field, (values, why) in UNREPRESENTABLE.items():
+    if getattr(config, field) in values:
+      raise UserError(f'config.model.{field}={getattr(config, field)!r} cannot be exported to Hugging Face '
+                      f'Transformers ({why}): use --format ct2 if it maps it, or retrain without it')
+  if config.kv_heads != config.num_heads:
+    raise UserError(f'config.model.num_kv_heads={config.num_kv_heads} cannot be exported to Hugging Face '
+                    'Transformers (Blenderbot has one key/value head per query head): use --format ct2')
 
 
 def hf_config(config: ModelConfig):
@@ -83,7 +101,7 @@ def hf_config(config: ModelConfig):
       vocab_size=config.vocab_size, d_model=config.d_model, max_position_embeddings=position_rows(config),
       encoder_layers=config.num_encoder_layers, decoder_layers=config.num_decoder_layers,
       encoder_attention_heads=config.num_heads, decoder_attention_heads=config.num_heads,
-      encoder_ffn_dim=config.d_ff, decoder_ffn_dim=config.d_ff, activation_function='relu',
+      encoder_ffn_dim=config.d_ff, decoder_ffn_dim=config.d_ff, activation_function=config.ffn,
       scale_embedding=True, dropout=config.dropout, attention_dropout=config.attention_dropout,
       activation_dropout=config.activation_dropout, tie_word_embeddings=config.tie_embeddings,
       pad_token_id=PAD_ID, eos_token_id=EOS_ID, bos_token_id=BOS_ID, decoder_start_token_id=BOS_ID,
@@ -113,6 +131,7 @@ class _StateDict:
 
   def norm(self, name: str, t2t_name: str, factor: float = 1.0):
     scale, bias = self.params.norm(t2t_name)
+    assert bias is not None  # a LayerNorm: check_representable refuses config.model.norm='rmsnorm'
     self.put(f'{name}.weight', scale, f'{t2t_name}/scale', factor)
     self.put(f'{name}.bias', bias, f'{t2t_name}/bias', factor)
 

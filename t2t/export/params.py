@@ -44,9 +44,9 @@ class Params:
     weight = np.ascontiguousarray(kernel.reshape(n_in, -1).T)  # [out, in]
     return weight, self(f'{name}/bias').reshape(-1)
 
-  def norm(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(scale [D], bias [D]) of a LayerNorm."""
-    return self(f'{name}/scale'), self(f'{name}/bias')
+  def norm(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(scale [D], bias [D]) of a LayerNorm; (scale [D], None) of an RMSNorm (it has no bias)."""
+    return self(f'{name}/scale'), (self(f'{name}/bias') if f'{name}/bias' in self._arrays else None)
 
   def check_all_used(self) -> None:
     """Raises UserError naming every parameter the exporter did not read."""
