@@ -151,7 +151,7 @@ def attention_positions(config: ModelConfig, bidirectional: bool) -> AbsolutePos
   if config.positional == 'rope':
     return RotaryPositions()
   if config.positional == 'relative':
-    return RelativeBias(config.num_heads, bidirectional)
+    return RelativeBias(num_heads=config.num_heads, bidirectional=bidirectional)
   return AbsolutePositions()
 
 

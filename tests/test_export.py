@@ -103,11 +103,15 @@ class Pieces:
     return self.pieces[i]
 
 
+def variant_id(overrides: dict) -> str:
+  return '-'.join(f'{k}={v}' for k, v in overrides.items()) or 'default'
+
+
 @pytest.mark.parametrize('overrides', [
     {}, {'pre_norm': False}, {'positional': 'learned', 'tie_embeddings': False},
     {'pre_norm': False, 'positional': 'learned', 'tie_embeddings': False},
     {'norm': 'rmsnorm'}, {'ffn': 'gelu'}, {'ffn': 'swiglu'}, {'ffn': 'geglu', 'num_kv_heads': 1},
-    {'num_kv_heads': 2, 'pre_norm': False}], ids=lambda o: '-'.join(f'{k}={v}' for k, v in o.items()) or 'default')
+    {'num_kv_heads': 2, 'pre_norm': False}], ids=variant_id)
 def test_scores_match_for_every_architecture(tmp_path, overrides):
   """Per-token log-probs of random pairs under random weights: CTranslate2 == t2t, for every
   architecture and variant the export maps."""
@@ -346,7 +350,7 @@ def test_hf_scores_match_for_every_architecture(positional, tie, ffn):
   assert np.isfinite(hf_log_probs(model, long_source, tgt)).all()
 
 
-@pytest.mark.parametrize('overrides', [{'positional': 'rope'}, {'positional': 'relative'}])
+@pytest.mark.parametrize('overrides', [{'positional': 'rope'}, {'positional': 'relative'}], ids=variant_id)
 def test_ct2_refuses_what_it_does_not_map(tmp_path, overrides):
   config = tiny_config(**overrides)
   field, value = next(iter(overrides.items()))
@@ -356,7 +360,8 @@ def test_ct2_refuses_what_it_does_not_map(tmp_path, overrides):
 
 
 @pytest.mark.parametrize('overrides', [{'positional': 'rope'}, {'positional': 'relative'}, {'norm': 'rmsnorm'},
-                                       {'ffn': 'swiglu'}, {'ffn': 'geglu'}, {'num_kv_heads': 2}])
+                                       {'ffn': 'swiglu'}, {'ffn': 'geglu'}, {'num_kv_heads': 2}],
+                         ids=variant_id)
 def test_hf_refuses_what_blenderbot_cannot_represent(overrides):
   pytest.importorskip('transformers')
   from t2t.export import hf
