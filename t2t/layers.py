@@ -14,6 +14,7 @@ never branch on it: `make_norm` (config.norm), `FeedForward` (config.ffn, throug
 """
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,7 @@ dense_init = nn.initializers.xavier_uniform()
 
 # config.ffn -> the activation of the first projection; gated variants multiply it by a second,
 # linear projection ('up') of the same width (Shazeer, 2020).
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
     'gelu': functools.partial(nn.gelu, approximate=False),
     'swiglu': nn.silu,
