@@ -41,6 +41,7 @@ from t2t.config import ModelConfig, base_config
 from t2t.config import validate as validate_config
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
+from t2t.data.sampling import SubwordSampler
 from t2t.data.tokenizer import ByteTokenizer, Tokenizer
 from t2t.errors import UserError
 from t2t.flops import Speed
@@ -105,8 +106,12 @@ def prepare_data(config, workdir: str) -> Data:
     raise UserError(f'no training pair fits config.max_len={config.max_len}: raise it')
   eval_pairs = pipeline.load_pairs(config.data, config.data.eval_split)
   eval_examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, eval_pairs), config.max_len)
+  sampler = None
+  if config.get('spm_alpha', 0.0) > 0:
+    assert isinstance(tokenizer, Tokenizer)  # config.validate refuses spm_alpha with the byte tokenizer
+    sampler = SubwordSampler(tokenizer, config.spm_alpha, config.max_len, config.seed)
   batches = TrainBatches(train, config.batch_size, config.max_len, config.seed,
-                         jax.process_index(), jax.process_count())
+                         jax.process_index(), jax.process_count(), sampler=sampler)
   return Data(tokenizer, batches, eval_examples, eval_pairs, batches.epoch_fill())
 
 

@@ -7,9 +7,9 @@ import unicodedata
 import numpy as np
 import pytest
 
+from t2t.data import tokenizer as tokenizer_lib
 from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from t2t.data.tokenizer import (ByteTokenizer, Tokenizer, cjk_share, load, resolve_character_coverage,
-                                train_tokenizer, write_byte_tokenizer)
+from t2t.data.tokenizer import ByteTokenizer, Tokenizer, cjk_share, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 
 _EN = ['the', 'a', 'man', 'woman', 'dog', 'child', 'is', 'runs', 'eats', 'in', 'park',
@@ -164,7 +164,7 @@ _UTF8 = ['Crème brûlée à São Paulo, naïve Ångström', '東京で寿司を
 
 @pytest.fixture
 def byte_tokenizer(tmp_path):
-  return write_byte_tokenizer(str(tmp_path / 'bytes.json'))
+  return tokenizer_lib.write_byte_tokenizer(str(tmp_path / 'bytes.json'))
 
 
 @pytest.mark.parametrize('text', _UTF8)
@@ -195,21 +195,21 @@ def test_byte_ids_pieces_and_broken_bytes(byte_tokenizer):
 
 
 def test_byte_file_is_constant_and_checked(tmp_path, byte_tokenizer):
-  again = write_byte_tokenizer(str(tmp_path / 'again' / 'bytes.json'))
+  again = tokenizer_lib.write_byte_tokenizer(str(tmp_path / 'again' / 'bytes.json'))
   with open(again.path, 'rb') as a, open(byte_tokenizer.path, 'rb') as b:
     assert a.read() == b.read()  # same SHA-256 in every workdir: the cache key and resume check rely on it
-  assert isinstance(load(byte_tokenizer.path), ByteTokenizer)
+  assert isinstance(tokenizer_lib.load(byte_tokenizer.path), ByteTokenizer)
   (tmp_path / 'other.json').write_text('{"type": "byte", "format": 2}')
   with pytest.raises(UserError, match='not the byte tokenizer'):
     ByteTokenizer(str(tmp_path / 'other.json'))
   (tmp_path / 'junk.json').write_text('{')
   with pytest.raises(UserError, match='junk.json is not a byte tokenizer file'):
-    load(str(tmp_path / 'junk.json'))
+    tokenizer_lib.load(str(tmp_path / 'junk.json'))
 
 
 def test_bpe_trains_and_round_trips(tmp_path, tokenizer):
   bpe = train_tokenizer(_corpus(), str(tmp_path / 'bpe'), vocab_size=120, model_type='bpe')
-  assert isinstance(load(bpe.path), Tokenizer) and bpe.vocab_size == 120
+  assert isinstance(tokenizer_lib.load(bpe.path), Tokenizer) and bpe.vocab_size == 120
   assert [bpe.piece(i) for i in (PAD_ID, EOS_ID, BOS_ID, UNK_ID)] == ['<pad>', '</s>', '<s>', '<unk>']
   texts = _corpus(30, seed=3)
   assert bpe.decode_batch(bpe.encode_batch(texts)) == texts

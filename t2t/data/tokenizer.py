@@ -14,6 +14,7 @@ import json
 import os
 import random
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,7 @@ from t2t.errors import UserError
 from t2t.files import write_atomic
 
 TOKENIZER_TYPES = ('unigram', 'bpe', 'byte')
+_SAMPLING_LOCK = threading.Lock()  # SentencePiece's random generator is one per process
 
 # SentencePiece trains with this many threads whatever the machine; unigram EM sums
 # per-thread statistics, so a fixed count keeps a model identical across machines.
@@ -82,6 +84,19 @@ class Tokenizer:
     """Token ids of many sentences; SentencePiece encodes a list in parallel in C++."""
     return self._sp.encode(list(texts), out_type=int)
 
+  def sample_batch(self, texts: Sequence[str], alpha: float, seed: int) -> list[list[int]]:
+    """Sampled segmentations of many sentences (subword regularization), the same for the same seed.
+
+    unigram: a segmentation drawn from the whole lattice with smoothing `alpha` (Kudo, 2018);
+    bpe: BPE-dropout with rate `alpha` (Provilkov et al., 2020). SentencePiece draws from one
+    generator that `set_random_generator_seed` resets; one thread and a lock keep the draws in
+    order, so the result depends on (texts, alpha, seed) only.
+    """
+    with _SAMPLING_LOCK:
+      spm.set_random_generator_seed(seed)
+      return self._sp.encode(list(texts), out_type=int, enable_sampling=True, alpha=alpha, nbest_size=-1,
+                             num_threads=1)
+
   def decode(self, ids: Iterable[int]) -> str:
     """Text of one row of ids (a list or a 1-D array, e.g. a [T] model output).
 
@@ -117,7 +132,9 @@ def _content_ids(ids):
 
 # The byte tokenizer's whole file: what it is and its id layout. Constant, so every byte workdir
 # records the same bytes (and the same SHA-256, which the trainer and the encoded cache check).
-BYTE_FORMAT = {'type': 'byte', 'format': 1, 'byte_offset': 4, 'specials': ['<pad>', '</s>', '<s>', '<unk>']}
+BYTE_OFFSET = 4                                    # byte b is id b + 4, after PAD, EOS, BOS, UNK
+SPECIAL_PIECES = ('<pad>', '</s>', '<s>', '<unk>')
+BYTE_FORMAT = {'type': 'byte', 'format': 1, 'byte_offset': BYTE_OFFSET, 'specials': list(SPECIAL_PIECES)}
 
 
 class ByteTokenizer:
@@ -130,7 +147,7 @@ class ByteTokenizer:
   Attributes:
     path: the file that records the workdir uses bytes (`write_byte_tokenizer`).
   """
-  offset = BYTE_FORMAT['byte_offset']
+  offset = BYTE_OFFSET
 
   def __init__(self, path: str):
     self.path = path
@@ -170,7 +187,7 @@ class ByteTokenizer:
     """'<s>' for the specials, the character of a printable ASCII byte, else '<0xAB>'."""
     id = int(id)
     if id < self.offset:
-      return BYTE_FORMAT['specials'][id]
+      return SPECIAL_PIECES[id]
     b = id - self.offset
     return chr(b) if 0x21 <= b < 0x7f else f'<0x{b:02X}>'
 
