@@ -20,8 +20,7 @@ import jax
 from t2t import demo_corpus
 from t2t import workdir as wd
 from t2t.data import encoded, text
-from t2t.data.tokenizer import (ByteTokenizer, Tokenizer, resolve_character_coverage, train_tokenizer,
-                                write_byte_tokenizer)
+from t2t.data.tokenizer import ByteTokenizer, Tokenizer, resolve_character_coverage, train_tokenizer, write_byte_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
 from t2t.workdir import BYTE_TOKENIZER, TOKENIZER_MODEL, TOKENIZER_NAME
