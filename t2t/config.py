@@ -235,8 +235,9 @@ def base_config():
   config.tokenizer_type = 'unigram'   # 'unigram' or 'bpe' (SentencePiece, config.vocab_size pieces),
                                       # or 'byte': UTF-8 bytes + 4 specials (V 260, nothing trained)
   config.spm_alpha = 0.0              # > 0: subword regularization on training batches only, a fresh
-                                      # SentencePiece sample per epoch (unigram: smoothing alpha,
-                                      # bpe: BPE-dropout rate); t2t/data/sampling.py
+                                      # SentencePiece sample per epoch (t2t/data/sampling.py). unigram:
+                                      # inverse temperature, smaller = more split: on Multi30k 0.1 gives
+                                      # 1.9x the pieces, 0.3 1.1x, 0.5 1.03x; bpe: BPE-dropout rate
   config.max_len = 128                # tokens per packed row = longest sentence kept (with EOS)
   config.batch_size = 64              # packed rows per step, over all devices and hosts
 
