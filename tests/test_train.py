@@ -189,8 +189,8 @@ def rdrop_steps(model_config, alpha, batch, seed=0):
   step = jax.pmap(functools.partial(train_step.train_step, label_smoothing=config.label_smoothing,
                                     rdrop_alpha=alpha), axis_name=train_step.AXIS, devices=jax.devices()[:1])
   params = init_params(model_config, jax.random.PRNGKey(seed))
-  state = jax_utils.replicate(train_step.create_state(Transformer(model_config), params, config), jax.devices()[:1])
-  rng = jax_utils.replicate(jax.random.PRNGKey(1), jax.devices()[:1])
+  state = devices_lib.replicate(train_step.create_state(Transformer(model_config), params, config), jax.devices()[:1])
+  rng = devices_lib.replicate(jax.random.PRNGKey(1), jax.devices()[:1])
   state, metrics = step(state, shard_for_devices(batch, 1), rng)
   return unreplicate(state).params, jax.tree_util.tree_map(lambda x: float(x[0]), metrics)
 
