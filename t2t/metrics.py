@@ -82,6 +82,8 @@ def summarize(sums: dict) -> dict:
   out = {'loss': float(sums['loss']) / tokens, 'nll': float(sums['nll']) / tokens,
          'accuracy': float(sums['correct']) / tokens}
   out['perplexity'] = math.exp(min(out['nll'], 50.0))
+  if 'kl' in sums:  # R-Drop's symmetric KL between two dropout passes (config.rdrop_alpha)
+    out['kl'] = float(sums['kl']) / tokens
   return out
 
 

@@ -115,16 +115,38 @@ def cross_entropy_sums(logits, labels, weights, label_smoothing: float):
           'correct': jnp.sum(correct * weights), 'tokens': jnp.sum(weights)}
 
 
+def symmetric_kl_sum(logits_a, logits_b, weights):
+  """sum over tokens of (KL(p_a || p_b) + KL(p_b || p_a)) / 2, R-Drop's regulariser (Liang et al., 2021).
+
+  Args:
+    logits_a, logits_b: float32 [B, T, V], two dropout passes over the same batch.
+    weights: float [B, T] (0 for padding).
+  Returns:
+    A scalar; exactly 0 when the two passes are identical.
+  """
+  log_p = jax.nn.log_softmax(logits_a, axis=-1)  # [B, T, V]
+  log_q = jax.nn.log_softmax(logits_b, axis=-1)
+  # KL(p||q) + KL(q||p) = sum_v (p - q)(log p - log q): one term, 0 wherever the passes agree.
+  per_token = jnp.sum((jnp.exp(log_p) - jnp.exp(log_q)) * (log_p - log_q), axis=-1)  # [B, T]
+  return 0.5 * jnp.sum(per_token * weights)
+
+
 def _logits(params, batch: Batch, apply_fn, deterministic, rngs=None):
   return apply_fn({'params': params}, batch.src, batch.src_pos, batch.src_seg, batch.tgt_in,
                   batch.tgt_pos, batch.tgt_seg, deterministic=deterministic, rngs=rngs)
 
 
-def train_step(state: TrainState, batch: Batch, dropout_rng, *, label_smoothing: float):
+def train_step(state: TrainState, batch: Batch, dropout_rng, *, label_smoothing: float,
+               rdrop_alpha: float = 0.0):
   """One optimizer update on one device's share of the global batch (runs inside pmap).
 
   The loss is this device's sum divided by the global token count, and gradients are summed
   over devices, so P devices compute exactly what 1 device would on the whole batch.
+
+  rdrop_alpha > 0 (R-Drop): a second forward pass with other dropout masks; the loss is the
+  mean of the two passes' cross-entropies plus rdrop_alpha times their symmetric KL
+  (`symmetric_kl_sum`), and the metrics gain `kl`. The first pass draws the masks a run
+  with rdrop_alpha = 0 draws; at 0 the step is exactly the plain one (no second pass traced).
 
   Args:
     state: replicated TrainState.
@@ -141,7 +163,13 @@ def train_step(state: TrainState, batch: Batch, dropout_rng, *, label_smoothing:
   def loss_fn(params):
     logits = _logits(params, batch, state.apply_fn, False, {'dropout': rng})
     sums = cross_entropy_sums(logits, batch.tgt_out, weights, label_smoothing)
-    return sums['loss'] / global_tokens, sums
+    if not rdrop_alpha:
+      return sums['loss'] / global_tokens, sums
+    other = _logits(params, batch, state.apply_fn, False, {'dropout': jax.random.fold_in(rng, 1)})
+    other_loss = cross_entropy_sums(other, batch.tgt_out, weights, label_smoothing)['loss']
+    kl = symmetric_kl_sum(logits, other, weights)
+    loss = 0.5 * (sums['loss'] + other_loss) + rdrop_alpha * kl
+    return loss / global_tokens, {**sums, 'loss': loss, 'kl': kl}
 
   grads, sums = jax.grad(loss_fn, has_aux=True)(state.params)
   grads = jax.lax.psum(grads, AXIS)
@@ -180,7 +208,8 @@ def eval_step(params, batch: Batch, *, apply_fn):
 
 def pmapped_steps(model: Transformer, config):
   """(p_train_step, p_eval_step), compiled once and reused for the whole run."""
-  p_train = jax.pmap(functools.partial(train_step, label_smoothing=config.label_smoothing),
+  p_train = jax.pmap(functools.partial(train_step, label_smoothing=config.label_smoothing,
+                                       rdrop_alpha=config.get('rdrop_alpha', 0.0)),
                      axis_name=AXIS, donate_argnums=(0,))
   p_eval = jax.pmap(functools.partial(eval_step, apply_fn=model.apply), axis_name=AXIS)
   return p_train, p_eval

@@ -37,11 +37,12 @@ from t2t import devices as devices_lib
 from t2t import metrics as metrics_lib
 from t2t import train_step
 from t2t import workdir as wd
-from t2t.config import ModelConfig
+from t2t.config import ModelConfig, base_config
 from t2t.config import validate as validate_config
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
-from t2t.data.tokenizer import Tokenizer
+from t2t.data.sampling import SubwordSampler
+from t2t.data.tokenizer import ByteTokenizer, Tokenizer
 from t2t.errors import UserError
 from t2t.flops import Speed
 from t2t.inference import Translator
@@ -51,13 +52,13 @@ from t2t.monitor import Monitor
 from t2t.search_options import SearchOptions
 
 # Fields that must not change between the run that made a workdir and one resuming it.
-FIXED_FIELDS = ('model.', 'vocab_size', 'tokenizer_path', 'max_len', 'data.source', 'data.src_lang',
-                'data.tgt_lang', 'data.path', 'data.tfds_name')
+FIXED_FIELDS = ('model.', 'vocab_size', 'tokenizer_path', 'tokenizer_type', 'max_len', 'data.source',
+                'data.src_lang', 'data.tgt_lang', 'data.path', 'data.tfds_name')
 
 
 @dataclasses.dataclass
 class Data:
-  tokenizer: Tokenizer
+  tokenizer: Tokenizer | ByteTokenizer
   train: TrainBatches
   eval_examples: list      # encoded validation pairs
   eval_pairs: list         # validation text pairs (for BLEU)
@@ -70,7 +71,9 @@ def check_workdir(config, workdir: str) -> None:
   if saved is None:
     return
   requested = json.loads(config.to_json_best_effort())
-  old, new = _flatten(saved), _flatten(requested)
+  # A field added to t2t after the workdir was made was, in effect, at its default there.
+  defaults = _flatten(json.loads(base_config().to_json_best_effort()))
+  old, new = {**defaults, **_flatten(saved)}, _flatten(requested)
   for field in sorted(set(old) | set(new)):
     if field.startswith(FIXED_FIELDS) and old.get(field) != new.get(field):
       raise UserError(f'{wd.path(workdir, wd.TRAIN_CONFIG)}: config.{field} was '
@@ -92,7 +95,8 @@ def prepare_data(config, workdir: str) -> Data:
   """Trains/loads the tokenizer, encodes the training split once (cached in the workdir),
   filters and packs; validation pairs are read and encoded in memory."""
   tokenizer = pipeline.get_tokenizer(config, workdir)
-  check_tokenizer(workdir, tokenizer.path)
+  check_tokenizer(workdir, tokenizer.path,
+                  wd.BYTE_TOKENIZER if isinstance(tokenizer, ByteTokenizer) else wd.TOKENIZER_MODEL)
   all_train = pipeline.encoded_train_pairs(config, workdir, tokenizer)
   train, dropped = all_train.filter_by_length(config.max_len)
   if dropped:
@@ -102,8 +106,12 @@ def prepare_data(config, workdir: str) -> Data:
     raise UserError(f'no training pair fits config.max_len={config.max_len}: raise it')
   eval_pairs = pipeline.load_pairs(config.data, config.data.eval_split)
   eval_examples, _ = filter_by_length(pipeline.encode_pairs(tokenizer, eval_pairs), config.max_len)
+  sampler = None
+  if config.get('spm_alpha', 0.0) > 0:
+    assert isinstance(tokenizer, Tokenizer)  # config.validate refuses spm_alpha with the byte tokenizer
+    sampler = SubwordSampler(tokenizer, config.spm_alpha, config.max_len, config.seed)
   batches = TrainBatches(train, config.batch_size, config.max_len, config.seed,
-                         jax.process_index(), jax.process_count())
+                         jax.process_index(), jax.process_count(), sampler=sampler)
   return Data(tokenizer, batches, eval_examples, eval_pairs, batches.epoch_fill())
 
 
@@ -227,15 +235,18 @@ def check_skips(config, state, step: int, checkpointer: ckpt.Checkpointer) -> No
         f'or raise config.warmup_steps, then rerun')
 
 
-def check_tokenizer(workdir: str, tokenizer_path: str) -> None:
-  """Refuses a workdir whose tokenizer file differs from the one its checkpoints were trained with."""
+def check_tokenizer(workdir: str, tokenizer_path: str, name: str = wd.TOKENIZER_MODEL) -> None:
+  """Refuses a workdir whose tokenizer file differs from the one its checkpoints were trained with.
+
+  name: the workdir's tokenizer file (spm.model, or bytes.json), whose <name>.sha256 records it.
+  """
   digest = wd.file_sha256(tokenizer_path)
-  saved = wd.read_tokenizer_hash(workdir)
+  saved = wd.read_tokenizer_hash(workdir, name)
   if saved is None:
-    wd.write_tokenizer_hash(workdir, digest)
+    wd.write_tokenizer_hash(workdir, digest, name)
   elif saved != digest:
     raise UserError(f'{tokenizer_path} has SHA-256 {digest[:16]}... but this workdir was trained with '
-                    f'{saved[:16]}... ({wd.path(workdir, wd.TOKENIZER_HASH)}): put the original '
+                    f'{saved[:16]}... ({wd.path(workdir, name + ".sha256")}): put the original '
                     f'tokenizer back or use a new --workdir')
 
 

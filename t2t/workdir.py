@@ -2,8 +2,9 @@
 
   config.json          the full training config (ml_collections, as JSON)
   model_config.json    t2t.config.ModelConfig: rebuilds the network
-  spm.model            the SentencePiece tokenizer (spm.vocab beside it)
-  spm.model.sha256     its SHA-256 (`sha256sum -c` format): a replaced tokenizer is refused
+  spm.model            the SentencePiece tokenizer (spm.vocab beside it); or, with
+  bytes.json           config.tokenizer_type='byte', the byte tokenizer's record instead
+  <that>.sha256        its SHA-256 (`sha256sum -c` format): a replaced tokenizer is refused
   checkpoints/<step>/  orbax checkpoints (t2t/checkpoint.py): `state` and `data` (iterator position)
   best/<step>/         the same, for the step with the highest validation BLEU so far
                        (config.keep_best); best.json says which step and its BLEU
@@ -35,6 +36,7 @@ MODEL_CONFIG = 'model_config.json'
 TOKENIZER_NAME = 'spm'                      # the tokenizer's prefix: spm.model / spm.vocab
 TOKENIZER_MODEL = TOKENIZER_NAME + '.model'
 TOKENIZER_HASH = TOKENIZER_MODEL + '.sha256'
+BYTE_TOKENIZER = 'bytes.json'               # config.tokenizer_type='byte' (t2t/data/tokenizer.py)
 CHECKPOINTS = 'checkpoints'
 BEST_FOLDER = 'best'
 BEST_JSON = 'best.json'
@@ -121,16 +123,33 @@ def file_sha256(file_path: str) -> str:
   return digest.hexdigest()
 
 
-def read_tokenizer_hash(workdir: str) -> str | None:
-  file_path = path(workdir, TOKENIZER_HASH)
+def tokenizer_path(workdir: str) -> str | None:
+  """The workdir's tokenizer file (spm.model, or bytes.json for a byte tokenizer), None if neither."""
+  for name in (TOKENIZER_MODEL, BYTE_TOKENIZER):
+    if os.path.exists(path(workdir, name)):
+      return path(workdir, name)
+  return None
+
+
+def require_sentencepiece(workdir: str, target: str) -> None:
+  """Refuses, in one line, to export a byte-tokenizer workdir to `target` (it needs a SentencePiece model)."""
+  found = tokenizer_path(workdir)
+  if found is not None and os.path.basename(found) == BYTE_TOKENIZER:
+    raise UserError(f"{found}: config.tokenizer_type='byte' cannot be exported to {target}, which reads a "
+                    "SentencePiece model: translate with translate.py, or train with 'unigram' or 'bpe'")
+
+
+def read_tokenizer_hash(workdir: str, name: str = TOKENIZER_MODEL) -> str | None:
+  """The recorded SHA-256 of the tokenizer file `name` (spm.model or bytes.json), or None."""
+  file_path = path(workdir, name + '.sha256')
   if not os.path.exists(file_path):
     return None
   with open(file_path) as f:
     return f.read().split()[0]
 
 
-def write_tokenizer_hash(workdir: str, digest: str) -> None:
-  write_main(path(workdir, TOKENIZER_HASH), f'{digest}  {TOKENIZER_MODEL}\n')
+def write_tokenizer_hash(workdir: str, digest: str, name: str = TOKENIZER_MODEL) -> None:
+  write_main(path(workdir, name + '.sha256'), f'{digest}  {name}\n')
 
 
 def read_best(workdir: str) -> dict | None:
@@ -201,12 +220,12 @@ def read_chosen(workdir: str) -> Chosen | None:
 # --- loading a model -----------------------------------------------------------------------
 
 def load_tokenizer(workdir: str):
-  """The workdir's t2t.data.tokenizer.Tokenizer."""
-  from t2t.data.tokenizer import Tokenizer
-  file_path = path(workdir, TOKENIZER_MODEL)
-  if not os.path.exists(file_path):
-    raise not_a_workdir(file_path)
-  return Tokenizer(file_path)
+  """The workdir's tokenizer: a t2t.data.tokenizer.Tokenizer, or a ByteTokenizer."""
+  from t2t.data import tokenizer
+  file_path = tokenizer_path(workdir)
+  if file_path is None:
+    raise not_a_workdir(path(workdir, TOKENIZER_MODEL))
+  return tokenizer.load(file_path)
 
 
 def restore_best_params(workdir: str):

@@ -111,6 +111,9 @@ def test_a_value_out_of_range_is_refused_naming_the_field_and_range(field, value
     ({'lr_schedule': 'linear'}, "config.lr_schedule='linear': use 'rsqrt' or 'cosine'"),
     ({'max_len': 65}, 'config.max_len=65 exceeds config.model.max_len=64'),
     ({'final_alphas': ()}, 'config.final_alphas=(): use one or more numbers >= 0'),
+    ({'tokenizer_type': 'wordpiece'}, "config.tokenizer_type='wordpiece': use 'unigram', 'bpe' or 'byte'"),
+    ({'tokenizer_type': 'byte', 'tokenizer_path': 'x.model'}, "config.tokenizer_type='byte' needs none"),
+    ({'tokenizer_type': 'byte', 'spm_alpha': 0.1}, "config.spm_alpha=0.1 samples SentencePiece segmentations"),
 ])
 def test_fields_that_must_agree_are_checked_together(changes, message):
   config = load(os.path.join(ROOT, 'configs', 'tiny.py'))

@@ -10,6 +10,7 @@ import pytest
 from helpers import ROOT, builtin_corpus
 
 import configs.tiny
+from t2t import workdir as wd
 from t2t.data import encoded, pipeline
 from t2t.errors import UserError
 
@@ -135,3 +136,26 @@ def test_pipeline_encodes_once_and_refuses_a_replaced_tokenizer(tmp_path, monkey
   os.replace(other.path, tokenizer.path)
   with pytest.raises(UserError, match='tokenizer'):
     pipeline.encoded_train_pairs(config, workdir, pipeline.get_tokenizer(config, workdir))
+
+
+@pytest.mark.parametrize('kind', ['byte', 'bpe'])
+def test_pipeline_tokenizer_types(tmp_path, kind):
+  config = configs.tiny.get_config()
+  config.data.source = 'text'
+  config.data.path = str(builtin_corpus(tmp_path, train=300, val=5))
+  unigram = pipeline.get_tokenizer(config, str(tmp_path / 'unigram'))
+  config.tokenizer_type = kind
+  workdir = str(tmp_path / 'w')
+  tokenizer = pipeline.get_tokenizer(config, workdir)
+  assert os.path.basename(tokenizer.path) == {'byte': 'bytes.json', 'bpe': 'spm.model'}[kind]
+  assert wd.tokenizer_path(workdir) == tokenizer.path
+  assert type(wd.load_tokenizer(workdir)) is type(tokenizer)
+  assert tokenizer.vocab_size == (260 if kind == 'byte' else config.vocab_size)
+  # The cache key holds the tokenizer file's SHA-256: each type has its own.
+  assert wd.file_sha256(tokenizer.path) != wd.file_sha256(unigram.path)
+  pairs = pipeline.encoded_train_pairs(config, workdir, tokenizer)
+  text = pipeline.load_pairs(config.data, 'train')
+  assert tokenizer.decode(pairs.pair(7)[1]) == text[7][1]
+  if kind == 'byte':
+    assert list(pairs.pair(7)[0]) == [b + 4 for b in text[7][0].encode('utf-8')]
+    assert not os.path.exists(os.path.join(workdir, 'spm.model'))

@@ -7,8 +7,9 @@ import unicodedata
 import numpy as np
 import pytest
 
+from t2t.data import tokenizer as tokenizer_lib
 from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from t2t.data.tokenizer import Tokenizer, cjk_share, resolve_character_coverage, train_tokenizer
+from t2t.data.tokenizer import ByteTokenizer, Tokenizer, cjk_share, resolve_character_coverage, train_tokenizer
 from t2t.errors import UserError
 
 _EN = ['the', 'a', 'man', 'woman', 'dog', 'child', 'is', 'runs', 'eats', 'in', 'park',
@@ -152,3 +153,66 @@ def test_japanese_round_trip(tmp_path):
     # SentencePiece's nmt_nfkc normalisation: full-width '？' comes back as '?'.
     assert tokenizer.decode(ids) == unicodedata.normalize('NFKC', text)
   assert tokenizer.decode(tokenizer.encode('駅まで？')) == '駅まで?'
+
+
+# --- config.tokenizer_type 'byte' and 'bpe' ------------------------------------------------------
+
+_UTF8 = ['Crème brûlée à São Paulo, naïve Ångström', '東京で寿司を食べました。', '서울 날씨가 좋네요',
+         'Emoji: 👩‍👩‍👧 🇩🇪 🎉 ✓', 'Ελληνικά καὶ русский', 'tabs\tand  double  spaces ', '…！？ﬁ',
+         '\u200b zero width and é (e + combining acute)', '']
+
+
+@pytest.fixture
+def byte_tokenizer(tmp_path):
+  return tokenizer_lib.write_byte_tokenizer(str(tmp_path / 'bytes.json'))
+
+
+@pytest.mark.parametrize('text', _UTF8)
+def test_byte_round_trips_any_utf8(byte_tokenizer, text):
+  ids = byte_tokenizer.encode(text)
+  assert len(ids) == len(text.encode('utf-8')) and min(ids, default=4) >= 4
+  assert byte_tokenizer.decode(ids) == text  # exact: no normalisation (unlike SentencePiece's NFKC)
+  assert byte_tokenizer.decode(ids + [EOS_ID, 70, 71]) == text  # stops at EOS
+
+
+def test_byte_round_trips_random_code_points(byte_tokenizer):
+  rng = random.Random(0)
+  planes = [(0x20, 0x7e), (0xa0, 0x24f), (0x3040, 0x30ff), (0x4e00, 0x9fff), (0xac00, 0xd7a3),
+            (0x1f300, 0x1faff), (0x10000, 0x10ffff)]
+  texts = [''.join(chr(rng.randint(*rng.choice(planes))) for _ in range(rng.randint(1, 40)))
+           for _ in range(200)]
+  assert byte_tokenizer.decode_batch(byte_tokenizer.encode_batch(texts)) == texts
+
+
+def test_byte_ids_pieces_and_broken_bytes(byte_tokenizer):
+  assert byte_tokenizer.vocab_size == 260
+  assert [byte_tokenizer.piece(i) for i in (PAD_ID, EOS_ID, BOS_ID, UNK_ID)] == ['<pad>', '</s>', '<s>', '<unk>']
+  assert byte_tokenizer.pieces('aé') == ['a', '<0xC3>', '<0xA9>']
+  assert byte_tokenizer.encode('A') == [ord('A') + 4]
+  # A model may emit a cut multi-byte character: it is dropped, the rest decodes.
+  broken = byte_tokenizer.encode('ab') + byte_tokenizer.encode('é')[:1] + byte_tokenizer.encode('c')
+  assert byte_tokenizer.decode([BOS_ID, *broken, PAD_ID]) == 'abc'
+
+
+def test_byte_file_is_constant_and_checked(tmp_path, byte_tokenizer):
+  again = tokenizer_lib.write_byte_tokenizer(str(tmp_path / 'again' / 'bytes.json'))
+  with open(again.path, 'rb') as a, open(byte_tokenizer.path, 'rb') as b:
+    assert a.read() == b.read()  # same SHA-256 in every workdir: the cache key and resume check rely on it
+  assert isinstance(tokenizer_lib.load(byte_tokenizer.path), ByteTokenizer)
+  (tmp_path / 'other.json').write_text('{"type": "byte", "format": 2}')
+  with pytest.raises(UserError, match='not the byte tokenizer'):
+    ByteTokenizer(str(tmp_path / 'other.json'))
+  (tmp_path / 'junk.json').write_text('{')
+  with pytest.raises(UserError, match='junk.json is not a byte tokenizer file'):
+    tokenizer_lib.load(str(tmp_path / 'junk.json'))
+
+
+def test_bpe_trains_and_round_trips(tmp_path, tokenizer):
+  bpe = train_tokenizer(_corpus(), str(tmp_path / 'bpe'), vocab_size=120, model_type='bpe')
+  assert isinstance(tokenizer_lib.load(bpe.path), Tokenizer) and bpe.vocab_size == 120
+  assert [bpe.piece(i) for i in (PAD_ID, EOS_ID, BOS_ID, UNK_ID)] == ['<pad>', '</s>', '<s>', '<unk>']
+  texts = _corpus(30, seed=3)
+  assert bpe.decode_batch(bpe.encode_batch(texts)) == texts
+  with open(bpe.path, 'rb') as b, open(tokenizer.path, 'rb') as u:
+    assert b.read() != u.read()  # another model: another SHA-256, so another encoded-cache key
+  assert [bpe.pieces(t) for t in texts] != [tokenizer.pieces(t) for t in texts]

@@ -1,5 +1,6 @@
 """Training invariants: the loss is right, a tiny model overfits, 2 devices equal 1, resume is exact."""
 
+import dataclasses
 import functools
 
 import jax
@@ -180,3 +181,44 @@ def test_weight_decay_shrinks_matrices_only():
     np.testing.assert_allclose(flat[k][1], flat[k][0] * (1 - lr * 0.5), rtol=1e-6, err_msg=k)
   for k in kept:
     np.testing.assert_array_equal(flat[k][1], flat[k][0], err_msg=k)
+
+
+def rdrop_steps(model_config, alpha, batch, seed=0):
+  """One train step on 1 device with config.rdrop_alpha = alpha: (params, metrics)."""
+  config = make_config()
+  step = jax.pmap(functools.partial(train_step.train_step, label_smoothing=config.label_smoothing,
+                                    rdrop_alpha=alpha), axis_name=train_step.AXIS, devices=jax.devices()[:1])
+  params = init_params(model_config, jax.random.PRNGKey(seed))
+  state = devices_lib.replicate(train_step.create_state(Transformer(model_config), params, config), jax.devices()[:1])
+  rng = devices_lib.replicate(jax.random.PRNGKey(1), jax.devices()[:1])
+  state, metrics = step(state, shard_for_devices(batch, 1), rng)
+  return unreplicate(state).params, jax.tree_util.tree_map(lambda x: float(x[0]), metrics)
+
+
+def test_rdrop_off_is_the_plain_step_and_without_dropout_adds_nothing():
+  batch = make_batch(11)
+  plain_state, plain = run_steps(1, [batch])
+  off_params, off = rdrop_steps(MODEL, 0.0, batch)
+  assert 'kl' not in off and off == plain[0]
+  jax.tree_util.tree_map(np.testing.assert_array_equal, off_params, plain_state.params)
+  # dropout 0: the two passes are the same computation, so the KL is exactly 0 and the loss the plain one.
+  on_params, on = rdrop_steps(MODEL, 5.0, batch)
+  assert on['kl'] == 0.0 and on['nll'] == off['nll']
+  # the second pass's cross-entropy is the first's up to XLA's summation order
+  np.testing.assert_allclose(on['loss'], off['loss'], rtol=1e-6)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), on_params, off_params)
+
+
+def test_rdrop_with_dropout_adds_a_positive_kl():
+  batch = make_batch(12)
+  dropout = dataclasses.replace(MODEL, dropout=0.3)
+  _, off = rdrop_steps(dropout, 0.0, batch)
+  _, on = rdrop_steps(dropout, 1.0, batch)
+  assert on['kl'] > 0
+  assert on['nll'] == off['nll']  # the first pass draws the masks of a run without R-Drop
+  assert on['loss'] > 0 and np.isfinite(on['grad_norm'])
+  # the logged KL is the symmetric KL of two passes with the first pass's and the second's masks
+  kl = train_step.symmetric_kl_sum(jnp.array([[[0.0, 1.0]]]), jnp.array([[[1.0, 0.0]]]), jnp.ones((1, 1)))
+  p = jax.nn.softmax(jnp.array([0.0, 1.0]))
+  expected = 0.5 * (jnp.sum(p * jnp.log(p / p[::-1])) + jnp.sum(p[::-1] * jnp.log(p[::-1] / p)))
+  np.testing.assert_allclose(float(kl), float(expected), rtol=1e-6)

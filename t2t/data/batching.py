@@ -12,7 +12,7 @@ Examples are pairs (src_ids, tgt_ids) of token-id lists without EOS/BOS.
 
 import dataclasses
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -130,6 +130,10 @@ class TrainBatches:
   contiguous share of it. Every process computes the same packing, so the position
   (`state()`) is the same on all hosts and a resumed run continues with the exact batch it
   would have seen, after packing only the chunk it is in.
+
+  sampler (config.spm_alpha > 0, t2t/data/sampling.py): re-segments each chunk's pairs,
+  `sampler(pairs, epoch, chunk)`, before they are packed; a pure function of its arguments, so
+  the position alone still says which batch comes next.
   """
   examples: EncodedPairs | Sequence[Example]
   global_rows: int   # G, rows per step over all processes
@@ -140,6 +144,7 @@ class TrainBatches:
   epoch: int = 0
   index: int = 0     # batches of this chunk already returned
   chunk: int = 0     # chunk of this epoch being read
+  sampler: Callable[[EncodedPairs, int, int], EncodedPairs] | None = None
 
   def __post_init__(self):
     if self.global_rows % self.process_count:
@@ -147,7 +152,7 @@ class TrainBatches:
     self.examples = _as_encoded(self.examples)
     self.rows = self.global_rows // self.process_count  # R, this process's rows per step
     self._order, self._order_for = None, None
-    self._chunk_rows, self._chunk_rows_for = None, None
+    self._chunk, self._chunk_for = None, None  # (pairs the rows index, rows) of one (epoch, chunk)
 
   def state(self) -> dict:
     return {'epoch': self.epoch, 'chunk': self.chunk, 'index': self.index, 'seed': self.seed}
@@ -159,15 +164,22 @@ class TrainBatches:
   def num_chunks(self) -> int:
     return max(-(-len(self.examples) // PACKING_CHUNK), 1)
 
-  def _rows(self, epoch: int, chunk: int) -> list[list[int]]:
+  def _rows(self, epoch: int, chunk: int) -> tuple[EncodedPairs, list[list[int]]]:
+    """(the pairs, their packed rows as lists of indices into them) of one chunk of one epoch."""
     if self._order_for != epoch:
       self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.examples))
       self._order_for = epoch
-    if self._chunk_rows_for != (epoch, chunk):
+    if self._chunk_for != (epoch, chunk):
+      examples = self.examples
+      assert isinstance(examples, EncodedPairs)  # __post_init__ converted it
       order = self._order[chunk * PACKING_CHUNK:(chunk + 1) * PACKING_CHUNK]
-      self._chunk_rows = pack_rows(self.examples, order, self.row_len)
-      self._chunk_rows_for = (epoch, chunk)
-    return self._chunk_rows
+      if self.sampler is not None:
+        examples = self.sampler(examples.select(order), epoch, chunk)
+        order = np.arange(len(order))
+      self._chunk = (examples, pack_rows(examples, order, self.row_len))
+      self._chunk_for = (epoch, chunk)
+    assert self._chunk is not None
+    return self._chunk
 
   def _batches_in(self, rows) -> int:
     return max(len(rows) // self.global_rows, 1)
@@ -175,16 +187,14 @@ class TrainBatches:
   def epoch_fill(self) -> float:
     """Fraction of source and target slots holding real tokens in the packed rows of this
     epoch's first chunk (the whole epoch for a corpus of at most PACKING_CHUNK pairs)."""
-    rows = self._rows(self.epoch, 0)
+    examples, rows = self._rows(self.epoch, 0)
     items = np.fromiter(itertools.chain.from_iterable(rows), np.int64)
-    examples = self.examples
-    assert isinstance(examples, EncodedPairs)  # __post_init__ converted it
     real = int(examples.src_len[items].sum() + examples.tgt_len[items].sum()) + 2 * len(items)
     return real / (2 * len(rows) * self.row_len)
 
   def batches_per_epoch(self) -> int:
     """Exact for one chunk; else estimated from the first chunk's packing."""
-    per_chunk = self._batches_in(self._rows(self.epoch, 0))
+    per_chunk = self._batches_in(self._rows(self.epoch, 0)[1])
     if self.num_chunks() == 1:
       return per_chunk
     return round(per_chunk * len(self.examples) / min(PACKING_CHUNK, len(self.examples)))
@@ -193,15 +203,15 @@ class TrainBatches:
     return self
 
   def __next__(self) -> Batch:
-    rows = self._rows(self.epoch, self.chunk)
+    examples, rows = self._rows(self.epoch, self.chunk)
     if self.index >= self._batches_in(rows):
       self.chunk, self.index = self.chunk + 1, 0
       if self.chunk >= self.num_chunks():
         self.epoch, self.chunk = self.epoch + 1, 0
-      rows = self._rows(self.epoch, self.chunk)
+      examples, rows = self._rows(self.epoch, self.chunk)
     start = self.index * self.global_rows + self.process_index * self.rows
     self.index += 1
-    return rows_to_batch(self.examples, rows[start:start + self.rows], self.rows, self.row_len)
+    return rows_to_batch(examples, rows[start:start + self.rows], self.rows, self.row_len)
 
 
 def eval_batches(examples: Sequence[Example], rows: int, row_len: int) -> list[Batch]:

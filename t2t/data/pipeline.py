@@ -20,10 +20,10 @@ import jax
 from t2t import demo_corpus
 from t2t import workdir as wd
 from t2t.data import encoded, text
-from t2t.data.tokenizer import Tokenizer, resolve_character_coverage, train_tokenizer
+from t2t.data.tokenizer import ByteTokenizer, Tokenizer, resolve_character_coverage, train_tokenizer, write_byte_tokenizer
 from t2t.errors import UserError
 from t2t.files import write_atomic
-from t2t.workdir import TOKENIZER_MODEL, TOKENIZER_NAME
+from t2t.workdir import BYTE_TOKENIZER, TOKENIZER_MODEL, TOKENIZER_NAME
 
 # Pairs read, encoded and written per step when building the encoded training corpus.
 CHUNK_PAIRS = 65536
@@ -75,12 +75,16 @@ def _chunks(pairs):
     yield chunk
 
 
-def get_tokenizer(config, workdir: str) -> Tokenizer:
+def get_tokenizer(config, workdir: str) -> Tokenizer | ByteTokenizer:
   """The workdir's tokenizer; trained on the training split (joint vocabulary) on first use.
 
-  `config.tokenizer_path` names an existing SentencePiece model to copy in instead. Training
-  reads the split once, keeping a bounded sample (see `train_tokenizer`).
+  config.tokenizer_type 'unigram' or 'bpe': SentencePiece's model type; `config.tokenizer_path`
+  names an existing SentencePiece model to copy in instead. Training reads the split once,
+  keeping a bounded sample (see `train_tokenizer`). 'byte': nothing to train; the workdir
+  records bytes.json (config.vocab_size does not apply: V is 260).
   """
+  if config.get('tokenizer_type', 'unigram') == 'byte':
+    return _byte_tokenizer(workdir)
   path = os.path.join(workdir, TOKENIZER_MODEL)
   if os.path.exists(path):
     return Tokenizer(path)
@@ -103,14 +107,25 @@ def get_tokenizer(config, workdir: str) -> Tokenizer:
     prefix = os.path.join(workdir, f'.{TOKENIZER_NAME}.process{jax.process_index()}')
   print(f'tokenizer: SentencePiece character_coverage {coverage:g}', file=sys.stderr)
   return train_tokenizer(texts, prefix, config.vocab_size, character_coverage=coverage,
-                         seed=config.seed)
+                         model_type=config.get('tokenizer_type', 'unigram'), seed=config.seed)
 
 
-def encoded_train_pairs(config, workdir: str, tokenizer: Tokenizer) -> encoded.EncodedPairs:
+def _byte_tokenizer(workdir: str) -> ByteTokenizer:
+  """<workdir>/bytes.json, written on first use (by process 0; the others write their own copy)."""
+  path = os.path.join(workdir, BYTE_TOKENIZER)
+  if os.path.exists(path):
+    return ByteTokenizer(path)
+  if jax.process_index() != 0:
+    path = os.path.join(workdir, f'.process{jax.process_index()}.{BYTE_TOKENIZER}')
+  return write_byte_tokenizer(path)
+
+
+def encoded_train_pairs(config, workdir: str, tokenizer: Tokenizer | ByteTokenizer) -> encoded.EncodedPairs:
   """The training split as token ids, from <workdir>/encoded/ (encoded and written on first use).
 
   Process 0 keeps the cache in the workdir; another process uses it when it is there and
-  complete, else encodes into a folder of its own (the workdir need not be shared).
+  complete, else encodes into a folder of its own (the workdir need not be shared). The key holds
+  the tokenizer file's SHA-256, so it tells unigram, bpe and byte (and any two models) apart.
   """
   split, limit = config.data.train_split, config.data.max_train_examples or None
   key = encoded.cache_key(config.data, split, limit, wd.file_sha256(tokenizer.path))
@@ -122,7 +137,7 @@ def encoded_train_pairs(config, workdir: str, tokenizer: Tokenizer) -> encoded.E
   return pairs
 
 
-def encode_pairs(tokenizer: Tokenizer, pairs):
+def encode_pairs(tokenizer: Tokenizer | ByteTokenizer, pairs):
   """[(src text, tgt text)] -> [(src ids, tgt ids)] without EOS/BOS."""
   src = tokenizer.encode_batch([s for s, _ in pairs])
   tgt = tokenizer.encode_batch([t for _, t in pairs])

@@ -1,13 +1,20 @@
-"""SentencePiece subword tokenizer: one joint vocabulary for source and target.
+"""Tokenizers: one joint vocabulary for source and target (config.tokenizer_type).
+
+  'unigram', 'bpe'  a SentencePiece model (`Tokenizer`), trained on the training split
+  'byte'            UTF-8 bytes (`ByteTokenizer`, ByT5-style): no model to train, any UTF-8 text;
+                    its file (`BYTE_FORMAT`) only records that the workdir uses bytes
 
 Every tokenizer t2t trains or loads uses the special ids of `t2t.data.batch`:
 PAD 0, EOS 1, BOS 2, UNK 3. `encode` adds neither BOS nor EOS; the batching code does.
+`load` opens either kind from its file.
 """
 
 import io
+import json
 import os
 import random
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -17,6 +24,9 @@ import sentencepiece as spm
 from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from t2t.errors import UserError
 from t2t.files import write_atomic
+
+TOKENIZER_TYPES = ('unigram', 'bpe', 'byte')
+_SAMPLING_LOCK = threading.Lock()  # SentencePiece's random generator is one per process
 
 # SentencePiece trains with this many threads whatever the machine; unigram EM sums
 # per-thread statistics, so a fixed count keeps a model identical across machines.
@@ -74,6 +84,19 @@ class Tokenizer:
     """Token ids of many sentences; SentencePiece encodes a list in parallel in C++."""
     return self._sp.encode(list(texts), out_type=int)
 
+  def sample_batch(self, texts: Sequence[str], alpha: float, seed: int) -> list[list[int]]:
+    """Sampled segmentations of many sentences (subword regularization), the same for the same seed.
+
+    unigram: a segmentation drawn from the whole lattice with smoothing `alpha` (Kudo, 2018);
+    bpe: BPE-dropout with rate `alpha` (Provilkov et al., 2020). SentencePiece draws from one
+    generator that `set_random_generator_seed` resets; one thread and a lock keep the draws in
+    order, so the result depends on (texts, alpha, seed) only.
+    """
+    with _SAMPLING_LOCK:
+      spm.set_random_generator_seed(seed)
+      return self._sp.encode(list(texts), out_type=int, enable_sampling=True, alpha=alpha, nbest_size=-1,
+                             num_threads=1)
+
   def decode(self, ids: Iterable[int]) -> str:
     """Text of one row of ids (a list or a 1-D array, e.g. a [T] model output).
 
@@ -105,6 +128,83 @@ def _content_ids(ids):
     if i not in (PAD_ID, BOS_ID):
       content.append(i)
   return content
+
+
+# The byte tokenizer's whole file: what it is and its id layout. Constant, so every byte workdir
+# records the same bytes (and the same SHA-256, which the trainer and the encoded cache check).
+BYTE_OFFSET = 4                                    # byte b is id b + 4, after PAD, EOS, BOS, UNK
+SPECIAL_PIECES = ('<pad>', '</s>', '<s>', '<unk>')
+BYTE_FORMAT = {'type': 'byte', 'format': 1, 'byte_offset': BYTE_OFFSET, 'specials': list(SPECIAL_PIECES)}
+
+
+class ByteTokenizer:
+  """ByT5-style tokens: byte b of the UTF-8 text is id b + 4, after the four special ids.
+
+  V = 260. Nothing is normalised, so decode(encode(s)) == s for every string. Decoding bytes
+  that are not valid UTF-8 (a model can emit any byte sequence) drops the broken bytes, as
+  ByT5's tokenizer does; UNK (never produced by `encode`) decodes to nothing.
+
+  Attributes:
+    path: the file that records the workdir uses bytes (`write_byte_tokenizer`).
+  """
+  offset = BYTE_OFFSET
+
+  def __init__(self, path: str):
+    self.path = path
+    try:
+      with open(path, encoding='utf-8') as f:
+        found = json.load(f)
+    except FileNotFoundError:
+      raise UserError(f'no byte tokenizer file at {path}: check the path') from None
+    except (OSError, ValueError) as e:
+      raise UserError(f'{path} is not a byte tokenizer file ({e}): delete it to have train.py '
+                      'write it again') from None
+    if found != BYTE_FORMAT:
+      raise UserError(f'{path} describes {found!r}, not the byte tokenizer this t2t knows '
+                      f'({BYTE_FORMAT!r}): retrain in a new --workdir')
+
+  @property
+  def vocab_size(self) -> int:
+    """V = 4 special ids + 256 byte values."""
+    return self.offset + 256
+
+  def encode(self, text: str) -> list[int]:
+    """Token ids of one sentence, without BOS or EOS: its UTF-8 bytes, shifted by 4."""
+    return [b + self.offset for b in text.encode('utf-8')]
+
+  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    return [self.encode(t) for t in texts]
+
+  def decode(self, ids: Iterable[int]) -> str:
+    """Text of one row of ids, up to the first EOS; specials and broken UTF-8 are dropped."""
+    data = bytes(i - self.offset for i in _content_ids(ids) if i >= self.offset)
+    return data.decode('utf-8', errors='ignore')
+
+  def decode_batch(self, rows: Iterable[Iterable[int]]) -> list[str]:
+    return [self.decode(row) for row in rows]
+
+  def piece(self, id: int) -> str:  # noqa: A002 (the name Tokenizer.piece uses)
+    """'<s>' for the specials, the character of a printable ASCII byte, else '<0xAB>'."""
+    id = int(id)
+    if id < self.offset:
+      return SPECIAL_PIECES[id]
+    b = id - self.offset
+    return chr(b) if 0x21 <= b < 0x7f else f'<0x{b:02X}>'
+
+  def pieces(self, text: str) -> list[str]:
+    return [self.piece(i) for i in self.encode(text)]
+
+
+def write_byte_tokenizer(path: str) -> ByteTokenizer:
+  """Writes the byte tokenizer's file (`BYTE_FORMAT`) at `path` and loads it."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  write_atomic(path, (json.dumps(BYTE_FORMAT, sort_keys=True) + '\n').encode('utf-8'))
+  return ByteTokenizer(path)
+
+
+def load(path: str) -> 'Tokenizer | ByteTokenizer':
+  """The tokenizer saved at `path`: a byte tokenizer's .json file, else a SentencePiece .model."""
+  return ByteTokenizer(path) if path.endswith('.json') else Tokenizer(path)
 
 
 def train_tokenizer(texts: Iterable[str], model_prefix_path: str, vocab_size: int,

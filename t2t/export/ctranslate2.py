@@ -48,7 +48,7 @@ from t2t.data.batch import BOS_ID, EOS_ID
 from t2t.errors import UserError
 from t2t.export.params import Params, position_table
 from t2t.layers import GATED
-from t2t.workdir import TOKENIZER_MODEL, load_model
+from t2t.workdir import TOKENIZER_MODEL, load_model, require_sentencepiece
 
 LAYER_NORM_EPSILON = 1e-6  # flax.linen.LayerNorm's and RMSNorm's default, used by every t2t norm
 # config.model.ffn -> ctranslate2.specs.Activation member (t2t's GELU is the exact erf one).
@@ -214,6 +214,7 @@ def export(workdir: str, out_dir: str, average_last: int = 0, quantization: str 
   """
   if os.path.exists(out_dir) and not force:
     raise UserError(f'{out_dir} already exists: pass --force to replace it, or choose another --out')
+  require_sentencepiece(workdir, 'CTranslate2')
   config, params, tokenizer = load_model(workdir, average_last, chosen=chosen)
   pieces = [tokenizer.piece(i) for i in range(tokenizer.vocab_size)]
   save_model(config, params, pieces, out_dir, quantization)

@@ -55,7 +55,7 @@ from t2t.data.batch import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from t2t.errors import UserError
 from t2t.export.ctranslate2 import LAYER_NORM_EPSILON, output_limit, position_rows
 from t2t.export.params import Params, position_table
-from t2t.workdir import load_model
+from t2t.workdir import load_model, require_sentencepiece
 
 HF_LAYER_NORM_EPSILON = 1e-5  # torch.nn.LayerNorm's default; Blenderbot does not make it configurable
 STREAM_SCALE = math.sqrt(HF_LAYER_NORM_EPSILON / LAYER_NORM_EPSILON)  # c: LN(c x, c^2 eps) = LN(x, eps)
@@ -293,6 +293,7 @@ def export(workdir: str, out_dir: str, average_last: int = 0, force: bool = Fals
   """
   if os.path.exists(out_dir) and not force:
     raise UserError(f'{out_dir} already exists: pass --force to replace it, or choose another --out')
+  require_sentencepiece(workdir, 'Hugging Face Transformers')
   config, params, tokenizer = load_model(workdir, average_last, chosen=chosen)
   save(config, params, tokenizer, out_dir)
   return out_dir
