@@ -289,7 +289,8 @@ def figures(name: str, result: dict) -> list[str]:
     return [f'- `{result.get("pytest")}`: {result.get("pytest_result")}',
             f'- bf16 vs f32 logits ({agreement.get("config")}, {agreement.get("tokens")} tokens): relative RMS '
             f'{agreement.get("relative_rms", float("nan")):.4f} (tolerance {BF16_TOLERANCE}), max abs '
-            f'{agreement.get("max_abs", float("nan")):.3f}, top-1 agreement {agreement.get("top1_agreement", float("nan")):.4f}']
+            f'{agreement.get("max_abs", float("nan")):.3f}, top-1 agreement '
+            f'{agreement.get("top1_agreement", float("nan")):.4f}']
   if name == 'training':
     lines = ['| config | dtype | batch | target tokens | t2t step ms | t2t tokens/s | MFU | torch step ms | '
              'torch tokens/s | ratio |', '|---|---|---|---|---|---|---|---|---|---|']
