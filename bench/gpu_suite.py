@@ -245,6 +245,9 @@ def run_step(name: str, args, out_dir: str, limit: float) -> dict:
   if args.cpu_smoke:
     env['JAX_PLATFORMS'] = 'cpu'
     env.setdefault('CUDA_VISIBLE_DEVICES', '')
+  elif name in ('training', 'multi30k'):
+    # JAX would take 75% of the GPU up front; PyTorch and CTranslate2 share these processes.
+    env.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
   start = time.perf_counter()
   log_path = os.path.join(out_dir, 'logs', f'{name}.log')
   with open(log_path, 'w') as log:
