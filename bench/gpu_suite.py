@@ -276,6 +276,7 @@ def child(args) -> None:
   except Exception as e:  # noqa: BLE001 (every failure is recorded, then the parent goes on)
     traceback.print_exc()
     record.update(status='failed', error=f'{type(e).__name__}: {e}'[:1000])
+  print(json.dumps(record, indent=2, default=str), flush=True)  # the log ends with what the summary shows
   with open(args.result, 'w') as f:
     json.dump(record, f, indent=2, default=str)
   sys.exit(0 if record['status'] == 'passed' else 1)
