@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -251,9 +252,13 @@ def run_step(name: str, args, out_dir: str, limit: float) -> dict:
   start = time.perf_counter()
   log_path = os.path.join(out_dir, 'logs', f'{name}.log')
   with open(log_path, 'w') as log:
+    # Its own process group, so a step past its limit is stopped with everything it started (pytest, train.py).
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-      code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=limit).returncode
+      code = process.wait(timeout=limit)
     except subprocess.TimeoutExpired:
+      os.killpg(process.pid, signal.SIGKILL)
+      process.wait()
       code = None
   record: dict = {'seconds': round(time.perf_counter() - start, 1), 'log': f'logs/{name}.log'}
   if os.path.exists(result_file):
