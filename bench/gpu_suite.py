@@ -339,7 +339,7 @@ def summary(records: dict, args, started: str, seconds: float) -> str:
       lines += [f'error: {record["error"]}', '']
     if record.get('result'):
       lines += figures(name, record['result']) + ['']
-  return '\n'.join(lines)
+  return '\n'.join(lines) + '\n'
 
 
 def main():
