@@ -76,3 +76,34 @@ def machine() -> str:
 def peak_rss_mib() -> float:
   import resource
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic_batch(rows: int, length: int, vocab_size: int, seed: int = 0):
+  """A packed Batch of random tokens, [rows, length] per side: each row filled with pairs of 8 to 48
+  tokens (the last one cut to fit), for shapes whose data is not at hand (configs/base.py's WMT14)."""
+  from t2t.data.batch import BOS_ID, Batch
+  rng = np.random.default_rng(seed)
+  src_pos, seg = np.zeros((rows, length), np.int32), np.zeros((rows, length), np.int32)
+  for r in range(rows):
+    start, n = 0, 0
+    while length - start >= 4:
+      size = min(int(rng.integers(8, 49)), length - start)
+      n += 1
+      seg[r, start:start + size] = n
+      src_pos[r, start:start + size] = np.arange(size)
+      start += size
+  tokens = lambda: np.where(seg > 0, rng.integers(4, vocab_size, (rows, length)), 0).astype(np.int32)
+  tgt_out = tokens()
+  tgt_in = np.where(src_pos == 0, BOS_ID, np.roll(tgt_out, 1, axis=1)) * (seg > 0)
+  return Batch(tokens(), src_pos, seg.copy(), tgt_in.astype(np.int32), tgt_out, src_pos.copy(), seg.copy())
+
+
+def peak_flops(configured: float = 0.0) -> tuple[float, str]:
+  """(one device's peak FLOP/s, where it came from): `configured` when > 0, else the dense bf16 peak
+  of the device kind (t2t/flops.py: H100/H200 989e12), else this machine's measured f32 matmul rate."""
+  from t2t.flops import device_peak_flops
+  kind = jax.devices()[0].device_kind
+  peak = device_peak_flops(kind, configured)
+  if peak is not None:
+    return peak, ('--peak_flops' if configured > 0 else f'dense bf16 peak of {kind!r}')
+  return matmul_peak(), f'measured f32 matmul rate of {kind!r}'

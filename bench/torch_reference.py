@@ -2,7 +2,8 @@
 
 torch.nn.Transformer with batch_first, pre- or post-LN as configured, shared source/target/output
 embedding scaled by sqrt(D), the same sinusoidal encoding, AdamW with the same schedule values,
-gradient clipping and label-smoothed cross-entropy ignoring padding.
+gradient clipping and label-smoothed cross-entropy ignoring padding. On CUDA when torch sees a GPU;
+bfloat16=True runs forward and loss under torch.autocast(bfloat16), parameters float32, as t2t.
 """
 
 import math
@@ -39,11 +40,11 @@ class Reference(nn.Module):
     length = src.shape[1]
     # Block-diagonal masks from segment ids (True = blocked), repeated per head as torch expects.
     enc = ~((src_seg[:, :, None] == src_seg[:, None, :]) & (src_seg[:, None, :] > 0))
-    causal = torch.triu(torch.ones(length, length, dtype=torch.bool), 1)
+    causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=src.device), 1)
     dec = ~((tgt_seg[:, :, None] == tgt_seg[:, None, :]) & (tgt_seg[:, None, :] > 0)) | causal
     cross = ~((tgt_seg[:, :, None] == src_seg[:, None, :]) & (src_seg[:, None, :] > 0))
     # Padding queries would see no key at all; let them see themselves so softmax stays finite.
-    eye = torch.eye(length, dtype=torch.bool)
+    eye = torch.eye(length, dtype=torch.bool, device=src.device)
     enc, dec = enc & ~eye, dec & ~eye
     cross = cross & ~(cross.all(-1, keepdim=True) & eye)
     rep = lambda m: m.repeat_interleave(self.heads, 0)
@@ -51,31 +52,35 @@ class Reference(nn.Module):
     return h @ self.embed.weight.T  # tied output projection
 
 
-def time_steps(model_config, config, batch, steps: int, warmup: int):
+def time_steps(model_config, config, batch, steps: int, warmup: int, bfloat16: bool = False):
   """(median step seconds, first loss) of full training steps on `batch`."""
   torch.manual_seed(0)
-  model = Reference(model_config)
+  device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+  model = Reference(model_config).to(device)
   optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, betas=(config.adam_b1, config.adam_b2),
                                 eps=config.adam_eps, weight_decay=config.weight_decay)
   loss_fn = nn.CrossEntropyLoss(ignore_index=0, label_smoothing=config.label_smoothing, reduction='sum')
   d = model_config.d_model
-  t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
+  t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)
   src, src_seg, tgt, tgt_seg, labels = t(batch.src), t(batch.src_seg), t(batch.tgt_in), t(batch.tgt_seg), t(batch.tgt_out)
-  src_pos = torch.as_tensor(sinusoidal(np.asarray(batch.src_pos), d))
-  tgt_pos = torch.as_tensor(sinusoidal(np.asarray(batch.tgt_pos), d))
+  src_pos = torch.as_tensor(sinusoidal(np.asarray(batch.src_pos), d), device=device)
+  tgt_pos = torch.as_tensor(sinusoidal(np.asarray(batch.tgt_pos), d), device=device)
   tokens = int((labels > 0).sum())
   times, first = [], None
   model.train()
   for i in range(warmup + steps):
     start = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
-    logits = model(src, src_pos, src_seg, tgt, tgt_pos, tgt_seg)
-    loss = loss_fn(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)) / tokens
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+      logits = model(src, src_pos, src_seg, tgt, tgt_pos, tgt_seg)
+      loss = loss_fn(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1)) / tokens
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
     optimizer.step()
+    if device.type == 'cuda':
+      torch.cuda.synchronize()  # time the step, not its launch
     if first is None:
-      first = float(loss)
+      first = float(loss.detach())
     if i >= warmup:
       times.append(time.perf_counter() - start)
   return statistics.median(times), first
