@@ -167,6 +167,15 @@ def define_no_chosen() -> None:
                     '(final_eval.json): the latest checkpoint and the flags\' own defaults.')
 
 
+def define_mbr() -> None:
+  """The MBR flags of the commands that decode (evaluate.py, translate.py); SearchOptions checks them."""
+  flags.DEFINE_integer('mbr', 0, 'Minimum Bayes risk: choose each output among this many candidates by '
+                       'expected --mbr_metric against the others (0: off).')
+  flags.DEFINE_enum('mbr_candidates', 'sample', ['sample', 'nbest'], 'MBR candidates: samples (--temperature, '
+                    '--top_k, --top_p apply) or the n-best list of beam search (needs --beam_size >= --mbr).')
+  flags.DEFINE_enum('mbr_metric', 'chrf', ['chrf', 'bleu'], "MBR utility: sacreBLEU's sentence chrF or BLEU.")
+
+
 def workdir_choice(values, checkpoint_flags=('average_last', 'best'), search: bool = True):
   """Settings for a command that decodes with `values.workdir`: flags given > what the workdir's
   final evaluation chose on validation (final_eval.json; unless --no_chosen) > the flags' defaults.

@@ -42,11 +42,7 @@ flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and batch size giv
 flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
-flags.DEFINE_integer('mbr', 0, 'Minimum Bayes risk: choose each output among this many candidates by '
-                     'expected --mbr_metric against the others (0: off).')
-flags.DEFINE_enum('mbr_candidates', 'sample', ['sample', 'nbest'], 'MBR candidates: samples (--temperature, '
-                  '--top_k, --top_p apply) or the n-best list of beam search (needs --beam_size >= --mbr).')
-flags.DEFINE_enum('mbr_metric', 'chrf', ['chrf', 'bleu'], "MBR utility: sacreBLEU's sentence chrF or BLEU.")
+cli.define_mbr()
 cli.define_no_chosen()
 flags.DEFINE_bool('print_alignment', False, 'Follow each translation with " ||| " and its word alignment in '
                   'Pharaoh format (source word-target word, from 0), from the cross-attention of the '
