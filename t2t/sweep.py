@@ -3,6 +3,11 @@
   python -m t2t.sweep --config configs/multi30k_en_de.py --workdir runs/sweep \\
       --vary model.positional=sinusoidal,learned --vary label_smoothing=0.0,0.1 --seeds 0,1 --steps 1000
   python -m t2t.sweep ... --minutes 20 --parallel 2     # equal wall-clock budget, 2 runs at once
+  python -m t2t.sweep ... --design one_at_a_time         # the config, then one field changed per variant
+
+`--design grid` (the default) runs every combination of the --vary values; `--design one_at_a_time`
+is the ablation design: the config as it is (variant `baseline`), then each --vary value that differs
+from the config's own, changing that one field only (k fields of v values: 1 + k(v-1) variants, not v^k).
 
 Each run is an ordinary train.py run in <workdir>/<name>, its name the varied values and the seed
 (`model.positional=learned+seed=1`). `--steps N` sets config.num_train_steps; `--minutes M` gives
@@ -64,7 +69,7 @@ class Run:
 
   @property
   def variant(self) -> str:
-    return '+'.join(f'{field}={value}' for field, value in self.values) or 'config'
+    return '+'.join(f'{field}={value}' for field, value in self.values) or 'baseline'
 
   def overrides(self) -> list[tuple[str, object]]:
     return [*self.values, ('seed', self.seed)]
@@ -126,8 +131,18 @@ def set_field(config, field: str, value) -> None:
   config[last] = value
 
 
-def plan(values, config_path: str) -> tuple[list[tuple[str, object]], list[Run], dict]:
-  """(the --set changes, every Run, the budget), all checked before anything runs."""
+def combinations(varied: list[tuple[str, list]], config, design: str) -> list[tuple[tuple[str, object], ...]]:
+  """The varied values of each variant: every combination (grid), or the config then one change each."""
+  if design == 'grid':
+    return [tuple(zip([f for f, _ in varied], combo)) for combo in itertools.product(*[v for _, v in varied])]
+  changes = [((field, value),) for field, options in varied for value in dict.fromkeys(options)
+             if value != lookup(config, field, '')]
+  return [(), *changes]
+
+
+def plan(values, config_path: str) -> tuple[list[tuple[str, object]], list[Run], dict, dict]:
+  """(the --set changes, every Run, the budget, the config's value of each varied field), all checked
+  before anything runs."""
   config = load_config_file(config_path)
   fixed = parse_assignments(values.set, config, config_path, '--set', single=True)
   for field, (value,) in fixed:
@@ -144,8 +159,7 @@ def plan(values, config_path: str) -> tuple[list[tuple[str, object]], list[Run],
   if values.steps is not None and values.steps < 1 or values.minutes is not None and values.minutes <= 0:
     raise UserError('--steps/--minutes: use a budget > 0')
   budget = {'steps': values.steps} if values.steps is not None else {'minutes': values.minutes}
-  runs = [Run(tuple(zip([f for f, _ in varied], combo)), seed)
-          for combo in itertools.product(*[v for _, v in varied]) for seed in seeds]
+  runs = [Run(combo, seed) for combo in combinations(varied, config, values.design) for seed in seeds]
   for run in runs:  # every combination is a valid config, or nothing starts
     candidate = config.copy_and_resolve_references()
     for field, value in run.overrides():
@@ -156,7 +170,8 @@ def plan(values, config_path: str) -> tuple[list[tuple[str, object]], list[Run],
       validate_config(candidate, device_count=1)
     except UserError as e:
       raise UserError(f'{run.name}: {e}') from None
-  return [(field, value) for field, (value,) in fixed], runs, budget
+  baseline = {field: lookup(config, field, config_path) for field, _ in varied}
+  return [(field, value) for field, (value,) in fixed], runs, budget, baseline
 
 
 def train_command(values, run: Run, fixed: list, budget: dict, core: int | None) -> list[str]:
@@ -395,7 +410,8 @@ def _number(value, metric: str) -> str:
   return f'{value:.0f}' if metric in ('tokens_per_sec', 'wall_seconds') else f'{value:.2f}'
 
 
-def results_markdown(records: list[dict], variants: list[dict], budget: dict, fields: list[str]) -> str:
+def results_markdown(records: list[dict], variants: list[dict], budget: dict, baseline: dict) -> str:
+  fields = list(baseline)
   metrics = [m for m in METRICS if any(r.get(m) is not None for r in records)]
   beam = records[0].get('beam_size', '') if records else ''
   titles = {'bleu_greedy': 'val BLEU greedy', 'bleu_beam': f'val BLEU beam {beam}', 'chrf': f'val chrF (beam {beam})',
@@ -406,7 +422,7 @@ def results_markdown(records: list[dict], variants: list[dict], budget: dict, fi
            '| run | ' + ' | '.join(fields) + ' | seed | steps | ' + ' | '.join(titles[m] for m in metrics) + ' |',
            '|' + '---|' * (len(fields) + 3 + len(metrics))]
   for r in records:
-    lines.append(f'| {r["name"]} | ' + ' | '.join(str(r['values'].get(f)) for f in fields)
+    lines.append(f'| {r["name"]} | ' + ' | '.join(str(r['values'].get(f, baseline[f])) for f in fields)
                  + f' | {r["seed"]} | {r.get("steps", "-")} | ' + ' | '.join(_number(r.get(m), m) for m in metrics) + ' |')
   lines += ['', 'Per variant: mean ± sd over its seeds (sample sd; 0 with one seed).', '',
             '| variant | seeds | ' + ' | '.join(titles[m] for m in metrics) + ' |',
@@ -436,11 +452,13 @@ def plot(records: list[dict], variants: list[dict], path: str) -> None:
   plt.close(figure)
 
 
-def write_results(workdir: str, records: list[dict], budget: dict, fields: list[str]) -> None:
+def write_results(workdir: str, records: list[dict], budget: dict, baseline: dict) -> None:
+  """`baseline`: the config's value of each varied field (a run that does not change a field has it)."""
   variants = summarize(records)
   write_atomic(os.path.join(workdir, RESULTS_JSON),
-               (json.dumps({'budget': budget, 'runs': records, 'variants': variants}, indent=1) + '\n').encode())
-  write_atomic(os.path.join(workdir, RESULTS_MD), results_markdown(records, variants, budget, fields).encode())
+               (json.dumps({'budget': budget, 'baseline': baseline, 'runs': records, 'variants': variants},
+                           indent=1) + '\n').encode())
+  write_atomic(os.path.join(workdir, RESULTS_MD), results_markdown(records, variants, budget, baseline).encode())
   plot(records, variants, os.path.join(workdir, RESULTS_PLOT))
 
 
@@ -454,6 +472,9 @@ def define(values) -> None:
   flags.DEFINE_multi_string('vary', [], 'field=a,b,c: a config field (dotted, e.g. model.norm) and its values; '
                             'repeat for more fields (every combination runs).', flag_values=values)
   flags.DEFINE_multi_string('set', [], 'field=value: a config change for every run.', flag_values=values)
+  flags.DEFINE_enum('design', 'grid', ['grid', 'one_at_a_time'], 'grid: every combination of the --vary '
+                    'values; one_at_a_time: the config (baseline), then one --vary value changed per variant.',
+                    flag_values=values)
   flags.DEFINE_string('seeds', '0', 'Comma-separated config.seed values, each run per variant.', flag_values=values)
   flags.DEFINE_integer('steps', None, 'Budget: config.num_train_steps of every run.', flag_values=values)
   flags.DEFINE_float('minutes', None, 'Budget: train.py wall-clock minutes of every run.', flag_values=values)
@@ -472,12 +493,12 @@ def main(values, args) -> None:
     return
   if not values.config or not values.workdir:
     raise UserError('--config and --workdir are required (see python -m t2t.sweep --help)')
-  fixed, runs, budget = plan(values, values.config)
+  fixed, runs, budget, baseline = plan(values, values.config)
   sweep = Sweep(values, fixed, runs, budget)
   os.makedirs(values.workdir, exist_ok=True)
   print(f'sweep: {len(runs)} runs in {values.workdir}, {values.parallel} at a time', file=sys.stderr)
   records = sweep.run_all()
-  write_results(values.workdir, records, budget, [field for field, _ in runs[0].values])
+  write_results(values.workdir, records, budget, baseline)
   print(f'wrote {os.path.join(values.workdir, RESULTS_MD)}, {RESULTS_JSON} and {RESULTS_PLOT}', file=sys.stderr)
   failed = [r for r in records if r['status'] == 'failed']
   if failed:

@@ -75,3 +75,21 @@ def test_sweep_trains_scores_summarizes_and_a_rerun_skips(tmp_path):
   again = run(*command)
   assert again.stderr.count('done before, skipped') == 2 and 'scoring' not in again.stderr
   assert json.loads((workdir / 'results.json').read_text()) == results
+
+
+def test_one_at_a_time_changes_one_field_per_variant_from_the_config():
+  from t2t.config import load_config_file
+  config = load_config_file('configs/tiny.py')
+  varied = [('model.norm', ['layernorm', 'rmsnorm']), ('model.ffn', ['relu', 'gelu', 'swiglu'])]
+  assert config.model.norm == 'layernorm' and config.model.ffn == 'relu'
+  assert sweep.combinations(varied, config, 'one_at_a_time') == [
+      (), (('model.norm', 'rmsnorm'),), (('model.ffn', 'gelu'),), (('model.ffn', 'swiglu'),)]
+  assert len(sweep.combinations(varied, config, 'grid')) == 6
+  assert sweep.Run((), 1).variant == 'baseline' and sweep.Run((), 1).name == 'seed=1'
+  # The table shows the config's value where a run leaves a field as it is.
+  records = [{'name': 'seed=0', 'values': {}, 'seed': 0, 'bleu_beam': 1.0},
+             {'name': 'model.ffn=gelu+seed=0', 'values': {'model.ffn': 'gelu'}, 'seed': 0, 'bleu_beam': 2.0}]
+  table = sweep.results_markdown(records, sweep.summarize(records), {'steps': 5},
+                                 {'model.norm': 'layernorm', 'model.ffn': 'relu'})
+  assert '| seed=0 | layernorm | relu | 0 |' in table and '| model.ffn=gelu+seed=0 | layernorm | gelu | 0 |' in table
+  assert '| baseline | 0 |' in table
