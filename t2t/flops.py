@@ -27,12 +27,19 @@ def train_flops_per_step(m: ModelConfig, rows: int, length: int) -> float:
   """Training FLOPs of one step of `rows` packed rows of `length` tokens per side: 3 x the forward
   matmuls (forward + backward), attention over the full row length.
 
-  Per token, forward: encoder layer 8D^2 (QKV, output) + 4DF (FFN) + 4LD (scores, values);
-  decoder layer 16D^2 (self and cross projections) + 4DF + 8LD; logits 2DV on the target side.
+  Per token, forward, with K = the key/value width (kv_heads x head_dim; = D unless grouped-query)
+  and F' = F, or 2F for the gated feed-forwards (swiglu/geglu have two input matrices):
+  one attention's projections 2 x (2D^2 + 2DK) (Q and output D x D, key and value D x K);
+  FFN 2DF' + 2FD; scores and values 4LD per attention; logits 2DV on the target side.
+  Encoder layers have one attention, decoder layers two (self, cross). Positional variants add
+  no matmuls (rope: elementwise; relative: a bias lookup).
   """
   d, f, v = m.d_model, m.d_ff, m.vocab_size
-  encoder = m.num_encoder_layers * (8 * d * d + 4 * d * f + 4 * length * d)
-  decoder = m.num_decoder_layers * (16 * d * d + 4 * d * f + 8 * length * d)
+  kv = m.kv_heads * m.head_dim
+  attention = 4 * d * d + 4 * d * kv
+  ffn = 2 * d * f * (2 if m.ffn in ('swiglu', 'geglu') else 1) + 2 * f * d
+  encoder = m.num_encoder_layers * (attention + ffn + 4 * length * d)
+  decoder = m.num_decoder_layers * (2 * attention + ffn + 8 * length * d)
   return 3.0 * rows * length * (encoder + decoder + 2 * d * v)
 
 

@@ -41,3 +41,24 @@ def test_speed_summary_reports_mfu_only_with_a_peak():
   config.peak_flops = 1e9
   known = flops.Speed.for_training(config, model_config, 'cpu', 2).summary(steps=4, seconds=2.0)
   assert known['mfu'] == pytest.approx(per_step / 0.5 / 2e9)
+
+
+@pytest.mark.parametrize('variant', [{}, {'ffn': 'swiglu'}, {'ffn': 'geglu', 'num_kv_heads': 1},
+                                     {'num_kv_heads': 2, 'positional': 'rope'}, {'positional': 'relative'}])
+def test_count_is_every_weight_matrix_once_per_token(variant):
+  """Matmul FLOPs = 2 x each kernel's size per token (every kernel meets each token of its side once,
+  both sides `length` long) + the tied embedding as logits + the attention scores and values:
+  a variant whose matrices change (gated FFN, grouped-query) changes the count by exactly them."""
+  import jax
+  import numpy as np
+
+  from t2t.model import init_params
+  m = ModelConfig(vocab_size=50, d_model=16, num_heads=4, num_encoder_layers=2, num_decoder_layers=1,
+                  d_ff=24, **variant)
+  shapes = jax.eval_shape(lambda: init_params(m, jax.random.PRNGKey(0)))
+  kernels = sum(int(np.prod(x.shape)) for path, x in jax.tree_util.tree_leaves_with_path(shapes)
+                if jax.tree_util.keystr(path).endswith("['kernel']"))
+  rows, length = 3, 10
+  scores = 4 * length * m.d_model * (m.num_encoder_layers + 2 * m.num_decoder_layers)
+  expected = 3 * rows * length * (2 * kernels + 2 * m.d_model * m.vocab_size + scores)
+  assert flops.train_flops_per_step(m, rows, length) == expected
