@@ -1,10 +1,13 @@
 """Decoding speed: greedy and beam-4 translation of a whole test set with a trained workdir.
 
   python bench/decode_speed.py --workdir DIR [--split test2016] [--batch_size 64]  # rows: sentences x beam
-      [--batch_sentences 128] [--ct2 [--ct2_device cuda]] [--json F]
+      [--batch_sentences 128] [--ct2 [--ct2_device cuda]] [--cache_stage 16] [--unstaged] [--json F]
 
 Each search runs twice over the whole set: the first pass compiles every shape it meets, the
-second is timed (compile time = first pass - second pass). --batch_sentences N decodes N sentences
+second is timed (compile time = first pass - second pass). --cache_stage sets the KV cache's
+first length (it doubles as outputs grow; t2t.inference.CACHE_STAGE by default); --unstaged adds
+a beam-4 row whose cache holds the whole output limit from the first step (cache_stage 0), the
+layout before stages, and checks its translations are identical. --batch_sentences N decodes N sentences
 at a time in every search (rows N x beam), instead of --batch_size rows. Reports sentences/s, target tokens/s,
 BLEU and the peak host memory. With CTranslate2 installed and `--ct2` (or an exported model in
 DIR/ct2), a CTranslate2 row on the same model, sentences and beam. The last line is:
@@ -25,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common  # noqa: E402
 from t2t import evaluation, metrics  # noqa: E402
 from t2t import workdir as wd  # noqa: E402
-from t2t.inference import SearchOptions, Translator  # noqa: E402
+from t2t.inference import CACHE_STAGE, SearchOptions, Translator  # noqa: E402
 
 
 def run_t2t(translator: Translator, sources, options: SearchOptions):
@@ -66,6 +69,8 @@ def parser():
   parser.add_argument('--ct2', action='store_true', help='add a CTranslate2 row (exports if needed)')
   parser.add_argument('--ct2_device', default='cpu', help="CTranslate2's device: cpu or cuda")
   parser.add_argument('--batch_sentences', type=int, default=0, help='sentences per batch in every search')
+  parser.add_argument('--cache_stage', type=int, default=CACHE_STAGE, help="the KV cache's first length")
+  parser.add_argument('--unstaged', action='store_true', help='add a beam-4 row with cache_stage 0')
   parser.add_argument('--json', default=None, help='also write the figures to this file')
   return parser
 
@@ -77,7 +82,11 @@ def measure(args) -> dict:
   sources = tokenizer.encode_batch(sentences)
   searches = [('greedy', SearchOptions('greedy', 1, args.alpha)), ('beam4', SearchOptions('beam', 4, args.alpha))]
   rows = lambda options: args.batch_sentences * options.beams if args.batch_sentences else args.batch_size
-  translators = {label: Translator(model_config, params, tokenizer, rows(options)) for label, options in searches}
+  translators = {label: Translator(model_config, params, tokenizer, rows(options), args.cache_stage)
+                 for label, options in searches}
+  if args.unstaged:
+    searches.append(('beam4_unstaged', searches[1][1]))
+    translators['beam4_unstaged'] = Translator(model_config, params, tokenizer, rows(searches[1][1]), 0)
   print(f'machine: {common.machine()}; jax {jax.__version__} on {jax.local_device_count()} '
         f'{jax.devices()[0].platform} device(s)')
   print(f'{name}: {len(sources)} sentences; model D {model_config.d_model}, layers '
@@ -107,6 +116,10 @@ def measure(args) -> dict:
   print(f'peak host memory: {common.peak_rss_mib():.0f} MiB')
   rate = lambda label: len(sources) / runs[label][0]
   line = f'decode sent/s greedy={rate("greedy"):.1f} beam4={rate("beam4"):.1f}'
+  if 'beam4_unstaged' in runs:
+    same = runs['beam4_unstaged'][2] == runs['beam4'][2]
+    print(f'beam 4 translations with cache_stage {args.cache_stage} and 0 identical: {"yes" if same else "NO"}')
+    line += f' beam4_unstaged={rate("beam4_unstaged"):.1f}'
   if 'ct2_beam4' in runs:
     line += f' ct2_beam4={rate("ct2_beam4"):.1f}'
   print(line)

@@ -34,7 +34,7 @@ from t2t import devices, mbr, search
 from t2t.config import ModelConfig
 from t2t.data.batch import EOS_ID
 from t2t.data.batching import decode_batches
-from t2t.model import Transformer, init_cache
+from t2t.model import Transformer, grow_cache, init_cache
 from t2t.search import NEG_INF
 from t2t.search_options import SearchOptions  # noqa: F401  (re-exported: the search settings' home)
 
@@ -58,11 +58,13 @@ def _mean_probability(logits: list) -> jax.Array:
 
 
 def _search_fn(params, src, src_pos, src_seg, limits, prefix, rng, *, models: tuple[Transformer, ...],
-               options: SearchOptions, max_len: int):
+               options: SearchOptions, max_len: int, first_stage: int):
   """Runs on one device. params: one tree per member; src*: [R, S], limits: [R], prefix: [R, T]
-  or None -> (tokens [R, K, T], scores [R, K])."""
+  or None -> (tokens [R, K, T], scores [R, K]). The KV caches start `first_stage` positions long
+  and double as the output grows (search.Stages; 0: max_len from the start)."""
   rows = src.shape[0]
   beams = options.beams
+  stages = search.Stages.doubling(first_stage or max_len, max_len, grow_cache)
   constants, caches = [], []
   for model, member_params in zip(models, params):
     variables = {'params': member_params}
@@ -71,7 +73,7 @@ def _search_fn(params, src, src_pos, src_seg, limits, prefix, rng, *, models: tu
     if beams > 1:
       encoded, seg = search.expand_to_beams((encoded, seg), beams)  # [N, ...]
     constants.append(model.apply(variables, encoded, seg, method=Transformer.decoder_constants))
-    caches.append(init_cache(model.config, rows * beams, max_len))
+    caches.append(init_cache(model.config, rows * beams, stages.lengths[0]))
   if beams > 1:
     limits = search.expand_to_beams(limits, beams)  # [N]
 
@@ -87,27 +89,37 @@ def _search_fn(params, src, src_pos, src_seg, limits, prefix, rng, *, models: tu
 
   state = tuple(caches)
   if options.method == 'beam':
-    return search.beam_search(step_fn, state, rows, beams, max_len, options.alpha, prefix=prefix)
+    return search.beam_search(step_fn, state, rows, beams, max_len, options.alpha, prefix=prefix, stages=stages)
   if options.method == 'greedy':
-    tokens, scores = search.greedy_search(step_fn, state, rows, max_len, return_scores=True, prefix=prefix)
+    tokens, scores = search.greedy_search(step_fn, state, rows, max_len, return_scores=True, prefix=prefix,
+                                          stages=stages)
   elif options.method == 'sample':
     tokens, scores = search.sample(step_fn, state, rows, max_len, rng=rng, temperature=options.temperature,
                                    top_k=options.top_k, top_p=options.top_p, return_scores=True,
-                                   prefix=prefix)
+                                   prefix=prefix, stages=stages)
   else:
     raise ValueError(f'unknown search method {options.method!r}')
   return tokens[:, None], scores[:, None]
 
 
+# The KV cache's first length (positions); it doubles as the output grows. Short stages spare each
+# step reading, and beam search copying, positions not generated yet (bench/RESULTS.md).
+CACHE_STAGE = 16
+
+
 class Translator:
   """Translates token ids or text with fixed parameters on all local devices."""
 
-  def __init__(self, model_config: ModelConfig, params, tokenizer=None, batch_size: int = 64):
+  def __init__(self, model_config: ModelConfig, params, tokenizer=None, batch_size: int = 64,
+               cache_stage: int = CACHE_STAGE):
     """batch_size: decoder rows per batch over all local devices, i.e. sentences x beam size, so
     beam 4 with 64 decodes 16 sentences at a time and greedy search 64. Per-step cost grows with
     the rows (KV cache, logits); on a 2-core CPU 64 rows is the fastest measured (bench/RESULTS.md);
     accelerators want more.
+    cache_stage: the KV cache's first length; it doubles as outputs grow (0: the batch's whole
+    output limit from the first step). Outputs do not depend on it.
     """
+    self.cache_stage = cache_stage
     self.models: tuple[Transformer, ...] = (Transformer(model_config),)
     self.model = self.models[0]
     self.tokenizer = tokenizer
@@ -146,7 +158,8 @@ class Translator:
   def _function(self, src_len: int, max_len: int, options: SearchOptions, prefixed: bool):
     key = (src_len, max_len, options, prefixed)
     if key not in self._compiled:
-      fn = functools.partial(_search_fn, models=self.models, options=options, max_len=max_len)
+      fn = functools.partial(_search_fn, models=self.models, options=options, max_len=max_len,
+                             first_stage=self.cache_stage)
       self._compiled[key] = jax.pmap(fn, axis_name=devices.AXIS)
     return self._compiled[key]
 

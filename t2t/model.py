@@ -187,6 +187,17 @@ def init_cache(config: ModelConfig, rows: int, max_len: int):
   return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
 
+def grow_cache(cache, length: int):
+  """The cache (any pytree of init_cache's [N, Tmax, G, E] arrays) padded to `length` positions.
+
+  decode_step reads its maximum position from the cache length, so the positions already written
+  keep their values and the new ones start empty (search.Stages grows the cache this way).
+  """
+  def pad(x):
+    return jnp.pad(x, [(0, 0), (0, length - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
+  return jax.tree_util.tree_map(pad, cache)
+
+
 def init_params(config: ModelConfig, rng, src_len: int = 8, tgt_len: int = 8):
   """Random parameters for `config`, from dummy inputs of the given lengths."""
   src = jnp.ones((1, src_len), jnp.int32)

@@ -34,6 +34,12 @@ with PAD_ID after each row's prefix (a row of PAD_ID: no prefix). Position i < P
 forced to prefix[b, i] when that is not PAD_ID; search goes on from there. The forced tokens are
 part of the output and their log-probs count in the scores, as if the model had chosen them.
 
+Growing state (`stages`, every search): a KV cache as long as the longest output makes every
+step read, and beam search copy, positions not generated yet. With `stages=Stages(lengths, grow)`
+the search starts from a state that holds positions < lengths[0]; before position lengths[i - 1]
+it calls grow(state, lengths[i]) (e.g. pads the cache), in its own loop. Most outputs end in
+the first, short stage. The tokens and scores are those of the unstaged search (a test).
+
 Glossary:
   B  batch items being decoded
   K  beams per item
@@ -43,6 +49,7 @@ Glossary:
   T  max_len, the number of positions generated (BOS not counted)
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -58,6 +65,40 @@ StepFn = Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any]]
 NEG_INF = -1.0e9
 # A log-prob at or below this marks an impossible hypothesis (a dead beam, a masked token).
 _DEAD = 0.5 * NEG_INF
+
+
+class Stages(NamedTuple):
+  """The search's state grows as positions advance (module docstring).
+
+  lengths: increasing; the given state serves positions < lengths[0], grow(state, lengths[i]) one that
+    serves positions < lengths[i]; the last is >= max_len.
+  grow: (state, length) -> state, traceable (called inside jit, outside the loops).
+  """
+  lengths: tuple[int, ...]
+  grow: Callable[[Any, int], Any]
+
+  @classmethod
+  def doubling(cls, first: int, max_len: int, grow: Callable[[Any, int], Any]) -> 'Stages':
+    """first, 2 x first, ... up to max_len (one stage when first >= max_len)."""
+    lengths = [min(first, max_len)]
+    while lengths[-1] < max_len:
+      lengths.append(min(2 * lengths[-1], max_len))
+    return cls(tuple(lengths), grow)
+
+
+def _staged_loop(keep_going, body, carry, stages: 'Stages | None'):
+  """lax.while_loop(keep_going, body, carry), the carry's `state` grown stage by stage."""
+  if stages is None:
+    return lax.while_loop(keep_going, body, carry)
+  for i, length in enumerate(stages.lengths):
+    if i:
+      carry = carry._replace(state=stages.grow(carry.state, length))
+    carry = lax.while_loop(functools.partial(_within, keep_going, length), body, carry)
+  return carry
+
+
+def _within(keep_going, end: int, carry) -> jax.Array:
+  return keep_going(carry) & (carry.index < end)
 
 
 def expand_to_beams(tree, beam_size: int):
@@ -107,7 +148,7 @@ class _RowSearch(NamedTuple):
 
 
 def _row_by_row(step_fn: StepFn, state, batch_size: int, max_len: int, pick, eos_id, bos_id,
-                return_scores: bool = False, prefix=None):
+                return_scores: bool = False, prefix=None, stages: Stages | None = None):
   """Extends every row one token at a time until all rows have emitted EOS or max_len is reached.
 
   Args:
@@ -115,6 +156,7 @@ def _row_by_row(step_fn: StepFn, state, batch_size: int, max_len: int, pick, eos
     return_scores: also return each row's log-probability under the model (unfiltered,
       temperature 1), as fairseq reports for sampled hypotheses.
     prefix: None, or [B, P] int32 forced first tokens (see the module docstring).
+    stages: None, or how the state grows (see the module docstring).
   Returns:
     tokens [B, T] int32, PAD after EOS; with return_scores, (tokens, scores [B] float32).
   """
@@ -142,12 +184,12 @@ def _row_by_row(step_fn: StepFn, state, batch_size: int, max_len: int, pick, eos
       ended=jnp.zeros([batch_size], bool),
       score=jnp.zeros([batch_size], jnp.float32),
       state=state)
-  final = lax.while_loop(keep_going, extend, init)
+  final = _staged_loop(keep_going, extend, init, stages)
   return (final.tokens, final.score) if return_scores else final.tokens
 
 
 def greedy_search(step_fn: StepFn, state, batch_size: int, max_len: int, eos_id=EOS_ID, bos_id=BOS_ID,
-                  return_scores: bool = False, prefix=None):
+                  return_scores: bool = False, prefix=None, stages: Stages | None = None):
   """Picks the most likely token at every position.
 
   Args:
@@ -158,6 +200,7 @@ def greedy_search(step_fn: StepFn, state, batch_size: int, max_len: int, eos_id=
     eos_id: token that ends a row.
     bos_id: previous token fed at index 0.
     prefix: None, or [B, P] int32 forced first tokens, PAD_ID-padded (module docstring).
+    stages: None, or how the state grows (module docstring).
   Returns:
     tokens [B, T] int32: generated ids (BOS not included), EOS included, PAD after EOS.
     The loop stops as soon as every row has emitted EOS. With return_scores, (tokens,
@@ -165,7 +208,7 @@ def greedy_search(step_fn: StepFn, state, batch_size: int, max_len: int, eos_id=
   """
   _check_rows(state, batch_size, 'greedy_search')
   pick = lambda logits, index: jnp.argmax(logits, axis=-1)
-  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores, prefix)
+  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores, prefix, stages)
 
 
 def _keep_top_k(logits, top_k: int):
@@ -186,7 +229,7 @@ def _keep_top_p(logits, top_p: float):
 
 def sample(step_fn: StepFn, state, batch_size: int, max_len: int, rng, temperature=1.0,
            top_k: int = 0, top_p: float = 1.0, eos_id=EOS_ID, bos_id=BOS_ID, return_scores: bool = False,
-           prefix=None):
+           prefix=None, stages: Stages | None = None):
   """Draws each token from softmax(logits / temperature), optionally limited to top-k and the nucleus.
 
   Args:
@@ -202,6 +245,7 @@ def sample(step_fn: StepFn, state, batch_size: int, max_len: int, rng, temperatu
     eos_id: token that ends a row.
     bos_id: previous token fed at index 0.
     prefix: None, or [B, P] int32 forced first tokens, PAD_ID-padded (module docstring).
+    stages: None, or how the state grows (module docstring).
   Returns:
     tokens [B, T] int32: generated ids (BOS not included), EOS included, PAD after EOS.
   """
@@ -215,7 +259,7 @@ def sample(step_fn: StepFn, state, batch_size: int, max_len: int, rng, temperatu
       logits = _keep_top_p(logits, top_p)
     return jax.random.categorical(jax.random.fold_in(rng, index), logits, axis=-1)
 
-  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores, prefix)
+  return _row_by_row(step_fn, state, batch_size, max_len, pick, eos_id, bos_id, return_scores, prefix, stages)
 
 
 # ---------------------------------------------------------------------------------------- beam search
@@ -346,7 +390,7 @@ def _best_hypotheses(s: BeamState, alpha):
 
 
 def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len: int,
-                alpha: float = 0.6, eos_id=EOS_ID, bos_id=BOS_ID, prefix=None):
+                alpha: float = 0.6, eos_id=EOS_ID, bos_id=BOS_ID, prefix=None, stages: Stages | None = None):
   """Beam search with the GNMT length penalty and early stopping.
 
   Each step scores all K * V continuations of the alive beams by total log-prob and takes the top
@@ -374,6 +418,8 @@ def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len
     bos_id: previous token fed at index 0.
     prefix: None, or [B, P] int32 forced first tokens, PAD_ID-padded (module docstring); while
       inside it, an item has a single alive beam.
+    stages: None, or how the state grows (module docstring): the copy of the state each step then
+      moves only the current stage's length.
   Returns:
     tokens [B, K, T] int32 (BOS not included, EOS included, PAD after EOS) and scores [B, K] float32.
     Finished hypotheses come first, best first. If an item has fewer than K finished by max_len,
@@ -388,5 +434,5 @@ def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len
     return (s.index < max_len) & ~jnp.all(_items_done(s, max_len, alpha))
 
   init = _init_beams(state, batch_size, beam_size, max_len, bos_id)
-  final = lax.while_loop(keep_going, lambda s: _beam_step(step_fn, s, alpha, eos_id, prefix), init)
+  final = _staged_loop(keep_going, lambda s: _beam_step(step_fn, s, alpha, eos_id, prefix), init, stages)
   return _best_hypotheses(final, alpha)

@@ -412,3 +412,56 @@ def test_expand_to_beams_repeats_rows_in_place():
   out = search_lib.expand_to_beams(tree, 3)
   np.testing.assert_array_equal(out['x'], [[1, 2]] * 3 + [[3, 4]] * 3)
   np.testing.assert_array_equal(out['y'], [5, 5, 5, 6, 6, 6])
+
+
+def history_step(tokens, state, index):
+  """Toy model with a growing cache: state = (tables [N, W, W, W], history [N, H]) where history
+  holds the tokens fed so far (BOS included) at their positions; logits = tables[n, sum of the
+  history mod W, previous token]. A cache too short for `index` (the write is clamped to its last
+  slot) or a lost or misplaced history after growing changes the sum, and so the results."""
+  tables, history = state
+  history = lax_dynamic_write(history, tokens, index)
+  w = tables.shape[-1]
+  logits = tables[jnp.arange(tokens.shape[0]), jnp.sum(history, axis=1) % w, tokens]  # [N, W]
+  return logits, (tables, history)
+
+
+def lax_dynamic_write(history, tokens, index):
+  return jax.lax.dynamic_update_slice_in_dim(history, tokens[:, None], index, axis=1)
+
+
+def grow_history(state, length):
+  tables, history = state
+  return tables, jnp.pad(history, [(0, 0), (0, length - history.shape[1])])
+
+
+@pytest.mark.parametrize('search', ['greedy', 'beam', 'sample'])
+def test_staged_state_gives_the_unstaged_results(search):
+  """Stages 2, 4, 8, 10 (max_len 10) give the tokens and scores of a 10-long state from the start."""
+  vocab, max_len, rows = 5, 10, 3
+  tables = np.random.default_rng(7).normal(scale=2.0, size=[rows, vocab, vocab, vocab]).astype(np.float32)
+  tables[..., [PAD_ID, BOS_ID]] = IMPOSSIBLE
+  tables[..., EOS_ID] = IMPOSSIBLE  # max_len outputs, so every stage is reached
+  stages = search_lib.Stages.doubling(2, max_len, grow_history)
+  assert stages.lengths == (2, 4, 8, 10)
+  def run(first, staged):
+    state = (jnp.asarray(tables), jnp.zeros([rows, first], jnp.int32))
+    settings = dict(stages=stages) if staged else {}
+    if search == 'beam':
+      fn = functools.partial(search_lib.beam_search, history_step, batch_size=rows, beam_size=3,
+                             max_len=max_len, **settings)
+      return jax.jit(fn)(search_lib.expand_to_beams(state, 3))
+    if search == 'greedy':
+      fn = functools.partial(search_lib.greedy_search, history_step, batch_size=rows, max_len=max_len,
+                             return_scores=True, **settings)
+      return jax.jit(fn)(state)
+    fn = functools.partial(search_lib.sample, history_step, batch_size=rows, max_len=max_len,
+                           return_scores=True, **settings)
+    return jax.jit(fn)(state, rng=jax.random.key(3))
+  tokens, scores = map(np.asarray, run(max_len, staged=False))
+  assert (tokens != PAD_ID).all()  # the last stage was used
+  staged_tokens, staged_scores = map(np.asarray, run(2, staged=True))
+  np.testing.assert_array_equal(staged_tokens, tokens)
+  np.testing.assert_allclose(staged_scores, scores, rtol=1e-6)
+  short_tokens, _ = map(np.asarray, run(2, staged=False))  # the check can fail: a 2-long state alone
+  assert not np.array_equal(short_tokens, tokens)

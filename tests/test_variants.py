@@ -20,7 +20,7 @@ from t2t.data.batch import unpacked
 from t2t.data.batching import rows_to_batch, shard_for_devices
 from t2t.devices import unreplicate
 from t2t.errors import UserError
-from t2t.model import Transformer, init_cache, init_params
+from t2t.model import Transformer, grow_cache, init_cache, init_params
 
 V, L = 40, 16
 VARIANTS = {
@@ -75,6 +75,8 @@ def test_source_padding_tokens_do_not_change_outputs(variant):
 
 
 def test_cached_decoding_equals_teacher_forcing(variant):
+  """The cache starts 3 positions long and doubles when full (model.grow_cache, as search.Stages
+  grows it), up to L: equal to the teacher-forced pass at every position."""
   config, params, model, forward = variant
   rng = np.random.default_rng(3)
   batch = unpacked(random_rows(rng, 2, 2, 12), [list(rng.integers(4, V, L - 1)) for _ in range(2)], L, L)
@@ -84,8 +86,10 @@ def test_cached_decoding_equals_teacher_forcing(variant):
   constants = model.apply(variables, encoded, batch.src_seg, method=Transformer.decoder_constants)
   def step(tok, cache, i):
     return model.apply(variables, tok, constants, cache, i, method=Transformer.decode_step)
-  cache, steps = init_cache(config, 2, L), []
+  cache, steps = init_cache(config, 2, 3), []
   for i in range(L):
+    if i == cache['k'][0].shape[1]:
+      cache = grow_cache(cache, min(2 * i, L))
     logits, cache = step(jnp.asarray(batch.tgt_in[:, i]), cache, jnp.int32(i))
     steps.append(logits)
   np.testing.assert_allclose(np.stack(steps, 1), full, atol=3e-5)
