@@ -104,7 +104,7 @@ def _search_fn(params, src, src_pos, src_seg, limits, prefix, rng, *, models: tu
 
 # The KV cache's first length (positions); it doubles as the output grows. Short stages spare each
 # step reading, and beam search copying, positions not generated yet (bench/RESULTS.md).
-CACHE_STAGE = 16
+CACHE_STAGE = 8
 
 
 class Translator:

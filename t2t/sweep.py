@@ -14,7 +14,8 @@ Each run is an ordinary train.py run in <workdir>/<name>, its name the varied va
 every run M minutes of train.py wall time (start-up, data preparation and compilation included)
 and then stops it as SIGTERM does (checkpoint, exit); config.num_train_steps stays the schedule's
 horizon and the most steps a run may take. `--parallel K` runs K at once, each pinned to one core
-with taskset. `--set field=value` changes a field for every run. Rerunning the same command
+with taskset. `--report` trains nothing and writes the results of the runs scored so far.
+`--set field=value` changes a field for every run. Rerunning the same command
 resumes: runs with scores are skipped, an interrupted run is resumed by train.py, exactly (the
 trainer's resume), and its budget counts the time already spent.
 
@@ -482,6 +483,8 @@ def define(values) -> None:
                        lower_bound=1, flag_values=values)
   flags.DEFINE_bool('test', False, 'Also score the test split (beam); by default it is never decoded.',
                     flag_values=values)
+  flags.DEFINE_bool('report', False, 'Train and score nothing: write the results of the runs scored so far '
+                    '(e.g. while the sweep runs, or after it was stopped).', flag_values=values)
   flags.DEFINE_string('score_one', None, 'Internal: score one trained run folder, print JSON.', flag_values=values)
 
 
@@ -494,6 +497,15 @@ def main(values, args) -> None:
   if not values.config or not values.workdir:
     raise UserError('--config and --workdir are required (see python -m t2t.sweep --help)')
   fixed, runs, budget, baseline = plan(values, values.config)
+  if values.report:
+    records = [r for r in (read_record(run_dir(values.workdir, run)) for run in runs)
+               if r.get('status') == 'scored' and r.get('budget') == budget]
+    if not records:
+      raise UserError(f'{values.workdir} has no scored run of this sweep yet: run it without --report first')
+    write_results(values.workdir, records, budget, baseline)
+    print(f'wrote {os.path.join(values.workdir, RESULTS_MD)} ({len(records)} of {len(runs)} runs scored)',
+          file=sys.stderr)
+    return
   sweep = Sweep(values, fixed, runs, budget)
   os.makedirs(values.workdir, exist_ok=True)
   print(f'sweep: {len(runs)} runs in {values.workdir}, {values.parallel} at a time', file=sys.stderr)

@@ -75,6 +75,9 @@ def test_sweep_trains_scores_summarizes_and_a_rerun_skips(tmp_path):
   again = run(*command)
   assert again.stderr.count('done before, skipped') == 2 and 'scoring' not in again.stderr
   assert json.loads((workdir / 'results.json').read_text()) == results
+  (workdir / 'results.json').unlink()
+  run(*command, '--report')  # reads the runs' records only
+  assert json.loads((workdir / 'results.json').read_text()) == results
 
 
 def test_one_at_a_time_changes_one_field_per_variant_from_the_config():
