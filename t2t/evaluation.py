@@ -25,7 +25,7 @@ def load_sources(workdir: str, split: str | None, src: str | None, ref: str | No
     if ref:
       pairs, _ = text.read_parallel(src, ref)
       return [s for s, _ in pairs], [r for _, r in pairs], os.path.basename(src)
-    return text.read_lines(src), None, os.path.basename(src)
+    return text.read_lines(src, '--src'), None, os.path.basename(src)
   saved = wd.require_train_config(workdir, 'pass --src/--ref files')
   data_config = ml_collections.ConfigDict(saved['data'])
   split = split or data_config.test_split
@@ -85,8 +85,9 @@ def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src
   hypotheses = translator.translate(sources, options)
   seconds = time.perf_counter() - start
   write_lines_atomic(output, hypotheses)
+  alpha = f', alpha {options.alpha}' if options.method == 'beam' else ''  # the length penalty is beam search's
   print(f'wrote {len(hypotheses)} translations to {output} ({len(sources) / seconds:.1f} '
-        f'sentences/s including compilation; {tag}, alpha {options.alpha})')
+        f'sentences/s including compilation; {tag}{alpha})')
   if references is None:
     return None
   scores = metrics.corpus_scores(hypotheses, references, tokenize)

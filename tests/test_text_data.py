@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from t2t.data.text import read_parallel, split_paths
+from t2t.data.text import read_lines, read_parallel, split_paths
 from t2t.errors import UserError
 
 
@@ -58,6 +58,12 @@ def test_missing_file_lists_what_is_there(tmp_path):
   assert 'found: train.de, train.en, val.de, val.en' in message
 
 
+def test_missing_line_file_names_the_flag_that_named_it(tmp_path):
+  with pytest.raises(UserError) as info:
+    read_lines(str(tmp_path / 'prefixes.de'), '--prefix_file')
+  assert 'check --prefix_file' in str(info.value) and 'config.data.path' not in str(info.value)
+
+
 def test_missing_target_is_reported(tmp_path):
   src = _write(tmp_path / 'train.en', 'x\n')
   with pytest.raises(UserError, match=re.escape(f'no such file {tmp_path / "train.fr"}')):
@@ -101,3 +107,28 @@ def test_empty_corpus(tmp_path, src_text, tgt_text, reason):
   tgt = _write(tmp_path / 'train.de', tgt_text)
   with pytest.raises(UserError, match=re.escape(f'no sentence pairs in {src} and {tgt}: {reason}')):
     read_parallel(src, tgt)
+
+
+def _text_config(folder):
+  import ml_collections
+  return ml_collections.ConfigDict({'source': 'text', 'path': str(folder), 'src_lang': 'en', 'tgt_lang': 'de'})
+
+
+def test_a_partly_read_corpus_still_has_its_line_counts_checked(tmp_path):
+  from t2t.data import pipeline
+  _write(tmp_path / 'train.en', 'a\nb\nc\nd')  # 4 lines, the last without a newline
+  _write(tmp_path / 'train.de', 'A\nB\nC\n')
+  with pytest.raises(UserError, match=re.escape('train.en has 4 lines but') + '.*train.de has 3'):
+    pipeline.load_pairs(_text_config(tmp_path), 'train', max_examples=2)
+  _write(tmp_path / 'train.de', 'A\nB\nC\nD\n')
+  assert pipeline.load_pairs(_text_config(tmp_path), 'train', max_examples=2) == [('a', 'A'), ('b', 'B')]
+
+
+def test_empty_sides_are_reported_once_per_file_pair(tmp_path, caplog):
+  from t2t.data import pipeline
+  _write(tmp_path / 'train.en', 'a\n\nc\n')
+  _write(tmp_path / 'train.de', 'A\nB\nC\n')
+  for _ in range(2):  # as training reads it: once for the tokenizer, once to encode
+    assert pipeline.load_pairs(_text_config(tmp_path), 'train') == [('a', 'A'), ('c', 'C')]
+  assert [r.getMessage() for r in caplog.records if 'empty side' in r.getMessage()] == [
+      f'{tmp_path / "train.en"}/{tmp_path / "train.de"}: skipped 1 pairs with an empty side']

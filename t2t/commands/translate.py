@@ -76,7 +76,7 @@ def read_prefixes() -> list[str] | None:
   """The lines of --prefix_file (None without it); with --input, checked to have as many lines."""
   if FLAGS.prefix_file is None:
     return None
-  prefixes = text.read_lines(FLAGS.prefix_file)
+  prefixes = text.read_lines(FLAGS.prefix_file, '--prefix_file')
   if FLAGS.input is not None:
     count = sum(1 for _ in input_lines())
     if count != len(prefixes):

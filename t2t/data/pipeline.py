@@ -27,6 +27,8 @@ from t2t.workdir import BYTE_TOKENIZER, TOKENIZER_MODEL, TOKENIZER_NAME
 
 # Pairs read, encoded and written per step when building the encoded training corpus.
 CHUNK_PAIRS = 65536
+# (source, target) files whose empty-side pairs were reported: the train split is read twice.
+_WARNED_EMPTY: set = set()
 
 
 def load_pairs(data_config, split: str, max_examples: int | None = None) -> list[tuple[str, str]]:
@@ -56,8 +58,13 @@ def iter_pairs(data_config, split: str, max_examples: int | None = None):
                                           data_config.tgt_lang)
     stats: dict = {}
     pairs = text.iter_parallel(src_path, tgt_path, stats)
-    yield from _chunks(itertools.islice(pairs, max_examples) if max_examples else pairs)
-    if stats.get('empty_skipped'):
+    if max_examples:
+      # The files are read only up to max_examples pairs: their line counts are compared apart.
+      text.check_line_counts(src_path, tgt_path)
+      pairs = itertools.islice(pairs, max_examples)
+    yield from _chunks(pairs)
+    if stats.get('empty_skipped') and (src_path, tgt_path) not in _WARNED_EMPTY:
+      _WARNED_EMPTY.add((src_path, tgt_path))  # once, though the train split is read twice (tokenizer, encoding)
       logging.warning('%s/%s: skipped %d pairs with an empty side', src_path, tgt_path,
                       stats['empty_skipped'])
   elif source == 'tfds':

@@ -93,21 +93,40 @@ def iter_parallel(src_path: str, tgt_path: str, stats: dict):
   stats.update(lines=lines, empty_skipped=empty, pairs=lines - empty)
 
 
-def read_lines(path: str) -> list[str]:
-  """Every line of a UTF-8 file, normalised like read_parallel; empty lines are kept (as '')
-  so outputs stay aligned with the input."""
+def count_lines(path: str) -> int:
+  """Lines in a file, as iter_parallel counts them (a last line without a newline counts), read
+  as bytes in 1 MiB blocks: cheap enough to check a corpus that is only partly read."""
+  lines, last = 0, b'\n'
   with _open(path) as f:
+    while block := f.read(1 << 20):
+      lines += block.count(b'\n')
+      last = block[-1:]
+  return lines + (last != b'\n')
+
+
+def check_line_counts(src_path: str, tgt_path: str) -> None:
+  """Raises iter_parallel's UserError when the two files differ in line count."""
+  n_src, n_tgt = count_lines(src_path), count_lines(tgt_path)
+  if n_src != n_tgt:
+    _raise_count_mismatch(src_path, n_src, tgt_path, n_tgt)
+
+
+def read_lines(path: str, setting: str = 'config.data.path') -> list[str]:
+  """Every line of a UTF-8 file, normalised like read_parallel; empty lines are kept (as '')
+  so outputs stay aligned with the input. setting: the flag or config field that named the
+  file, for the error message (e.g. '--prefix_file')."""
+  with _open(path, setting) as f:
     return list(decoded_lines(f, path))
 
 
-def _open(path):
-  """Opens a corpus file in binary mode, turning OS errors into UserErrors."""
+def _open(path, setting: str = 'config.data.path'):
+  """Opens a corpus file in binary mode, turning OS errors into UserErrors that name `setting`."""
   try:
     return open(path, 'rb')
   except FileNotFoundError:
-    raise UserError(_missing_file_message(path)) from None
+    raise UserError(_missing_file_message(path, setting)) from None
   except OSError as e:
-    raise UserError(f'cannot read {path}: {e.strerror}; check config.data.path') from None
+    raise UserError(f'cannot read {path}: {e.strerror}; check {setting}') from None
 
 
 def decoded_lines(f, path, on_invalid=None):
@@ -137,9 +156,10 @@ def decoded_lines(f, path, on_invalid=None):
     yield normalize(text)
 
 
-def _missing_file_message(path):
+def _missing_file_message(path, setting: str):
   directory = os.path.dirname(path) or '.'
-  message = f'no such file {path}: check config.data.path and the split name'
+  what = 'config.data.path and the split name' if setting == 'config.data.path' else setting
+  message = f'no such file {path}: check {what}'
   if not os.path.isdir(directory):
     return message + f' (directory {directory} does not exist)'
   names = sorted(n for n in os.listdir(directory)
