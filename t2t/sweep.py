@@ -16,7 +16,8 @@ and then stops it as SIGTERM does (checkpoint, exit); config.num_train_steps sta
 horizon and the most steps a run may take. `--parallel K` runs K at once, each pinned to one core
 with taskset. `--report` trains nothing and writes the results of the runs scored so far.
 `--set field=value` changes a field for every run. Rerunning the same command
-resumes: runs with scores are skipped, an interrupted run is resumed by train.py, exactly (the
+resumes (refused, naming the field, when a run's folder was trained with values the config file or
+--set no longer give): runs with scores are skipped, an interrupted run is resumed by train.py, exactly (the
 trainer's resume), and its budget counts the time already spent.
 
 Each trained run's latest checkpoint is then scored on the validation split only (the test split
@@ -48,6 +49,7 @@ from t2t.config import load_config_file
 from t2t.config import validate as validate_config
 from t2t.errors import UserError
 from t2t.files import write_atomic
+from t2t.workdir import read_train_config
 
 RECORD = 'sweep_run.json'
 LOG = 'sweep.log'
@@ -63,6 +65,7 @@ class Run:
   """One combination: the varied values (field -> value, in --vary order) and the seed."""
   values: tuple[tuple[str, object], ...]
   seed: int
+  config: str = dataclasses.field(default='', compare=False)  # the resolved train.py config, as JSON
 
   @property
   def name(self) -> str:
@@ -160,19 +163,53 @@ def plan(values, config_path: str) -> tuple[list[tuple[str, object]], list[Run],
   if values.steps is not None and values.steps < 1 or values.minutes is not None and values.minutes <= 0:
     raise UserError('--steps/--minutes: use a budget > 0')
   budget = {'steps': values.steps} if values.steps is not None else {'minutes': values.minutes}
-  runs = [Run(combo, seed) for combo in combinations(varied, config, values.design) for seed in seeds]
-  for run in runs:  # every combination is a valid config, or nothing starts
-    candidate = config.copy_and_resolve_references()
-    for field, value in run.overrides():
-      set_field(candidate, field, value)
-    if values.steps is not None:
-      candidate.num_train_steps = values.steps
-    try:
-      validate_config(candidate, device_count=1)
-    except UserError as e:
-      raise UserError(f'{run.name}: {e}') from None
+  runs = []
+  for combo in combinations(varied, config, values.design):
+    for seed in seeds:  # every combination is a valid config, or nothing starts
+      run, candidate = Run(combo, seed), config.copy_and_resolve_references()
+      for field, value in run.overrides():
+        set_field(candidate, field, value)
+      if values.steps is not None:
+        candidate.num_train_steps = values.steps
+      candidate.final_eval = False
+      try:
+        validate_config(candidate, device_count=1)
+      except UserError as e:
+        raise UserError(f'{run.name}: {e}') from None
+      runs.append(Run(combo, seed, candidate.to_json_best_effort(sort_keys=True)))
   baseline = {field: lookup(config, field, config_path) for field, _ in varied}
   return [(field, value) for field, (value,) in fixed], runs, budget, baseline
+
+
+def flatten(tree: dict, prefix: str = '') -> dict:
+  """{'model': {'ffn': 'relu'}} -> {'model.ffn': 'relu'}."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+PLACE_FIELDS = ('data.path', 'data.tfds_data_dir')  # where the data lies, not what it is: may move
+
+
+def check_unchanged(workdir: str, runs: list[Run]) -> None:
+  """Refuses a rerun whose runs would differ from what their folders were trained with (the config
+  file or a --set changed since): skipping or resuming them would mix two configs in one table."""
+  for run in runs:
+    folder = run_dir(workdir, run)
+    saved = read_train_config(folder)
+    if saved is None:
+      continue
+    old, new = flatten(saved), flatten(json.loads(run.config))
+    changed = [f for f in sorted(old.keys() | new.keys()) if f not in PLACE_FIELDS and old.get(f) != new.get(f)]
+    if changed:
+      shown = ', '.join(f'{f} {old.get(f)!r} -> {new.get(f)!r}' for f in changed[:3])
+      raise UserError(f'{folder} was trained with another config ({shown}{", ..." if len(changed) > 3 else ""}): '
+                      'the config file or a --set changed since; give the old values with --set, or use a '
+                      'new --workdir')
 
 
 def train_command(values, run: Run, fixed: list, budget: dict, core: int | None) -> list[str]:
@@ -497,6 +534,7 @@ def main(values, args) -> None:
   if not values.config or not values.workdir:
     raise UserError('--config and --workdir are required (see python -m t2t.sweep --help)')
   fixed, runs, budget, baseline = plan(values, values.config)
+  check_unchanged(values.workdir, runs)
   if values.report:
     records = [r for r in (read_record(run_dir(values.workdir, run)) for run in runs)
                if r.get('status') == 'scored' and r.get('budget') == budget]

@@ -79,6 +79,11 @@ def test_sweep_trains_scores_summarizes_and_a_rerun_skips(tmp_path):
   run(*command, '--report')  # reads the runs' records only
   assert json.loads((workdir / 'results.json').read_text()) == results
 
+  # A rerun after the config changed would mix two configs in one table: refused, naming the field.
+  line = one_line(run(*command, '--set', 'label_smoothing=0.2', check=False))
+  assert line.startswith(f"error: {workdir / 'model.d_model=16+seed=0'} was trained with another config "
+                         "(label_smoothing 0.1 -> 0.2)"), line
+
 
 def test_one_at_a_time_changes_one_field_per_variant_from_the_config():
   from t2t.config import load_config_file
