@@ -315,6 +315,25 @@ def base_config():
   return config
 
 
+def changed_fields(saved: dict, config) -> list[tuple[str, object, object]]:
+  """(field, saved value, config's value) for each dotted field where a run's saved config.json
+  differs from `config`; a field added to t2t after the run was saved counts as its default there."""
+  defaults = _flatten(json.loads(base_config().to_json_best_effort()))
+  old, new = {**defaults, **_flatten(saved)}, _flatten(json.loads(config.to_json_best_effort()))
+  return [(f, old.get(f), new.get(f)) for f in sorted(old.keys() | new.keys()) if old.get(f) != new.get(f)]
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict:
+  """{'model': {'d_model': 8}} -> {'model.d_model': 8}."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[prefix + key] = value
+  return flat
+
+
 def check_config_file(path: str) -> None:
   """Raises a one-line UserError if `path` is not a readable Python file that compiles.
 

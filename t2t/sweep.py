@@ -45,7 +45,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from t2t import cli
-from t2t.config import load_config_file
+from t2t.config import changed_fields, load_config_file
 from t2t.config import validate as validate_config
 from t2t.errors import UserError
 from t2t.files import write_atomic
@@ -65,7 +65,7 @@ class Run:
   """One combination: the varied values (field -> value, in --vary order) and the seed."""
   values: tuple[tuple[str, object], ...]
   seed: int
-  config: str = dataclasses.field(default='', compare=False)  # the resolved train.py config, as JSON
+  config: object = dataclasses.field(default=None, compare=False)  # the resolved train.py config
 
   @property
   def name(self) -> str:
@@ -176,20 +176,9 @@ def plan(values, config_path: str) -> tuple[list[tuple[str, object]], list[Run],
         validate_config(candidate, device_count=1)
       except UserError as e:
         raise UserError(f'{run.name}: {e}') from None
-      runs.append(Run(combo, seed, candidate.to_json_best_effort(sort_keys=True)))
+      runs.append(Run(combo, seed, candidate))
   baseline = {field: lookup(config, field, config_path) for field, _ in varied}
   return [(field, value) for field, (value,) in fixed], runs, budget, baseline
-
-
-def flatten(tree: dict, prefix: str = '') -> dict:
-  """{'model': {'ffn': 'relu'}} -> {'model.ffn': 'relu'}."""
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
 
 
 PLACE_FIELDS = ('data.path', 'data.tfds_data_dir')  # where the data lies, not what it is: may move
@@ -203,10 +192,9 @@ def check_unchanged(workdir: str, runs: list[Run]) -> None:
     saved = read_train_config(folder)
     if saved is None:
       continue
-    old, new = flatten(saved), flatten(json.loads(run.config))
-    changed = [f for f in sorted(old.keys() | new.keys()) if f not in PLACE_FIELDS and old.get(f) != new.get(f)]
+    changed = [c for c in changed_fields(saved, run.config) if c[0] not in PLACE_FIELDS]
     if changed:
-      shown = ', '.join(f'{f} {old.get(f)!r} -> {new.get(f)!r}' for f in changed[:3])
+      shown = ', '.join(f'{f} {old!r} -> {new!r}' for f, old, new in changed[:3])
       raise UserError(f'{folder} was trained with another config ({shown}{", ..." if len(changed) > 3 else ""}): '
                       'the config file or a --set changed since; give the old values with --set, or use a '
                       'new --workdir')

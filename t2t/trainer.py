@@ -19,7 +19,6 @@ run at a known point.
 
 import contextlib
 import dataclasses
-import json
 import logging
 import queue
 import signal
@@ -37,7 +36,7 @@ from t2t import devices as devices_lib
 from t2t import metrics as metrics_lib
 from t2t import train_step
 from t2t import workdir as wd
-from t2t.config import ModelConfig, base_config
+from t2t.config import ModelConfig, changed_fields
 from t2t.config import validate as validate_config
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches, eval_batches, fill_fraction, filter_by_length, shard_for_devices
@@ -70,25 +69,10 @@ def check_workdir(config, workdir: str) -> None:
   saved = wd.read_train_config(workdir)
   if saved is None:
     return
-  requested = json.loads(config.to_json_best_effort())
-  # A field added to t2t after the workdir was made was, in effect, at its default there.
-  defaults = _flatten(json.loads(base_config().to_json_best_effort()))
-  old, new = {**defaults, **_flatten(saved)}, _flatten(requested)
-  for field in sorted(set(old) | set(new)):
-    if field.startswith(FIXED_FIELDS) and old.get(field) != new.get(field):
+  for field, old, new in changed_fields(saved, config):
+    if field.startswith(FIXED_FIELDS):
       raise UserError(f'{wd.path(workdir, wd.TRAIN_CONFIG)}: config.{field} was '
-                      f'{old.get(field)!r}, now {new.get(field)!r}; use a new --workdir or the same setting')
-
-
-def _flatten(tree: dict, prefix: str = '') -> dict:
-  """{'model': {'d_model': 8}} -> {'model.d_model': 8}."""
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[prefix + key] = value
-  return flat
+                      f'{old!r}, now {new!r}; use a new --workdir or the same setting')
 
 
 def prepare_data(config, workdir: str) -> Data:
