@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 import jax
 
@@ -57,12 +58,12 @@ def iter_pairs(data_config, split: str, max_examples: int | None = None):
     src_path, tgt_path = text.split_paths(data_config.path, split, data_config.src_lang,
                                           data_config.tgt_lang)
     stats: dict = {}
-    pairs = text.iter_parallel(src_path, tgt_path, stats)
+    streamed: Iterator[tuple[str, str]] = text.iter_parallel(src_path, tgt_path, stats)
     if max_examples:
       # The files are read only up to max_examples pairs: their line counts are compared apart.
       text.check_line_counts(src_path, tgt_path)
-      pairs = itertools.islice(pairs, max_examples)
-    yield from _chunks(pairs)
+      streamed = itertools.islice(streamed, max_examples)
+    yield from _chunks(streamed)
     if stats.get('empty_skipped') and (src_path, tgt_path) not in _WARNED_EMPTY:
       _WARNED_EMPTY.add((src_path, tgt_path))  # once, though the train split is read twice (tokenizer, encoding)
       logging.warning('%s/%s: skipped %d pairs with an empty side', src_path, tgt_path,
