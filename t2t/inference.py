@@ -69,10 +69,8 @@ def _search_fn(params, src, src_pos, src_seg, limits, prefix, rng, *, models: tu
   for model, member_params in zip(models, params):
     variables = {'params': member_params}
     encoded = model.apply(variables, src, src_pos, src_seg, method=Transformer.encode)  # [R, S, D]
-    seg = src_seg
-    if beams > 1:
-      encoded, seg = search.expand_to_beams((encoded, seg), beams)  # [N, ...]
-    constants.append(model.apply(variables, encoded, seg, method=Transformer.decoder_constants))
+    # R sentences' cross-attention keys, shared by each sentence's beams (see decode_step).
+    constants.append(model.apply(variables, encoded, src_seg, method=Transformer.decoder_constants))
     caches.append(init_cache(model.config, rows * beams, stages.lengths[0]))
   if beams > 1:
     limits = search.expand_to_beams(limits, beams)  # [N]

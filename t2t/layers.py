@@ -273,11 +273,21 @@ class CrossAttention(nn.Module):
     return kv[:, :, 0], kv[:, :, 1]
 
   def __call__(self, x, k, v, mask, deterministic: bool):
-    """x: [B, T, D], k/v: [B, S, G, E], mask: [B, 1, T, S] -> [B, T, D]."""
+    """x: [B, T, D], k/v: [B, S, G, E], mask: [B, 1, T, S] -> [B, T, D].
+
+    Beam search: x may hold K rows per sentence, [B * K, 1, D] (row b * K + k is beam k of
+    sentence b), with k/v and mask of the B sentences ([B, 1, 1, S]): the K beams are then the
+    queries of one attention per sentence, so each step reads a sentence's keys/values once
+    instead of once per beam.
+    """
+    rows = x.shape[0]
+    if rows != k.shape[0]:
+      x = x.reshape(k.shape[0], -1, x.shape[-1])  # [B, K * T, D]
     y, weights = attend(self.query(x), k, v, mask, None, self.dropout, deterministic)
     # Kept for attention plots; a no-op unless the caller asks for 'intermediates'.
     self.sow('intermediates', 'cross_attention', weights)
-    return self.out(y)
+    y = self.out(y)  # [B, K * T, D]
+    return y.reshape(rows, -1, y.shape[-1])
 
 
 class FeedForward(nn.Module):

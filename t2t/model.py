@@ -30,9 +30,9 @@ from t2t.layers import (
 
 class DecoderConstants(NamedTuple):
   """What every decoding step reads but never changes, per decoder layer."""
-  cross_k: tuple   # L x [N, S, G, E]
-  cross_v: tuple   # L x [N, S, G, E]
-  src_seg: jax.Array  # [N, S] source segment ids (0 = padding)
+  cross_k: tuple   # L x [B, S, G, E]
+  cross_v: tuple   # L x [B, S, G, E]
+  src_seg: jax.Array  # [B, S] source segment ids (0 = padding)
 
 
 class EncoderLayer(nn.Module):
@@ -148,7 +148,8 @@ class Transformer(nn.Module):
 
     Args:
       tokens: int32 [N], the previous token of each row (BOS at index 0).
-      constants: DecoderConstants with N rows.
+      constants: DecoderConstants of B sentences, N = B * K: K >= 1 consecutive rows per sentence
+        (beam search's layout, search.expand_to_beams), which share its cross-attention keys.
       cache: {'k': L x [N, Tmax, G, E], 'v': same} self-attention cache (see init_cache).
       index: int32 scalar, the position being generated.
     Returns:
@@ -157,7 +158,7 @@ class Transformer(nn.Module):
     positions = jnp.full(tokens.shape, index, jnp.int32)[:, None]  # [N, 1]
     y = self.embedding(tokens[:, None], positions, deterministic=True)  # [N, 1, D]
     self_mask = (jnp.arange(cache['k'][0].shape[1]) <= index)[None, None, None, :]  # [1, 1, 1, Tmax]
-    cross_mask = (constants.src_seg > 0)[:, None, None, :]  # [N, 1, 1, S]
+    cross_mask = (constants.src_seg > 0)[:, None, None, :]  # [B, 1, 1, S]
     new_k, new_v = [], []
     for i, layer in enumerate(self.decoder_layers):
       y, (k, v) = layer(y, positions, constants.cross_k[i], constants.cross_v[i], self_mask, cross_mask,

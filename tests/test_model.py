@@ -78,6 +78,33 @@ def test_cached_decoding_equals_teacher_forcing(setup):
   np.testing.assert_allclose(np.stack(steps, 1), full, atol=2e-5)
 
 
+def test_beams_sharing_a_sentences_cross_keys_equal_teacher_forcing(setup):
+  """Beam search's layout: K rows per sentence read the sentence's cross-attention keys once.
+
+  Each beam has its own target tokens; its cached logits must equal the teacher-forced pass of
+  that beam's tokens with its own sentence (a wrong row-to-sentence mapping mixes sentences)."""
+  config, params, model, forward = setup
+  rng = np.random.default_rng(6)
+  sentences, beams, t = 3, 2, 6
+  src = random_rows(rng, sentences, 2, 9)
+  tgt = [list(rng.integers(4, V, t - 1)) for _ in range(sentences * beams)]
+  per_beam = unpacked([src[r // beams] for r in range(sentences * beams)], tgt, 10, t)  # row b * K + k
+  full = forward(params, tuple(per_beam))  # [B * K, T, V]
+  variables = {'params': params}
+  by_sentence = unpacked(src, tgt[:sentences], 10, t)
+  encoded = model.apply(variables, by_sentence.src, by_sentence.src_pos, by_sentence.src_seg,
+                        method=Transformer.encode)
+  constants = model.apply(variables, encoded, by_sentence.src_seg, method=Transformer.decoder_constants)
+  assert constants.cross_k[0].shape[0] == sentences
+  step = jax.jit(lambda tok, cache, i: model.apply(variables, tok, constants, cache, i,
+                                                   method=Transformer.decode_step))
+  cache, steps = init_cache(config, sentences * beams, t), []
+  for i in range(t):
+    logits, cache = step(jnp.asarray(per_beam.tgt_in[:, i]), cache, jnp.int32(i))
+    steps.append(logits)
+  np.testing.assert_allclose(np.stack(steps, 1), full, atol=2e-5)
+
+
 def test_packed_rows_equal_separate_rows(setup):
   """Segment ids isolate pairs: packing two pairs in one row changes none of their logits."""
   _, params, _, forward = setup
