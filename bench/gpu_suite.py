@@ -42,7 +42,7 @@ LIMITS = {'environment': (45, 240), 'correctness': (110, 600), 'training': (165,
 # The invariants (issue 10): cached decode == teacher forcing, padding and future-token invariance,
 # packing, beam search on hand-made models, save/restore, pmap == one device, bf16 params.
 INVARIANTS = ('future or padding or cached or packed or bfloat16 or hand_made or brute_force or '
-              'beam_size_one or save_restore or two_devices or overfits')
+              'beam_size_one or save_restore or two_devices or overfits or beams_sharing')
 SMOKE_INVARIANTS = 'cached_decoding or beam_search_on_hand_made'  # the rest run in make test anyway
 BF16_TOLERANCE = 0.05  # relative RMS difference of bfloat16 vs float32 logits
 
