@@ -167,13 +167,26 @@ def define_no_chosen() -> None:
                     '(final_eval.json): the latest checkpoint and the flags\' own defaults.')
 
 
-def define_mbr() -> None:
+def define_sampling(values: flags.FlagValues = flags.FLAGS) -> None:
+  """The sampling flags of the commands that decode (evaluate.py, translate.py): they shape
+  --sampling's draws and --mbr's sampled candidates; SearchOptions checks them."""
+  flags.DEFINE_float('temperature', 1.0, 'Sampling temperature.', flag_values=values)
+  flags.DEFINE_integer('top_k', 0, 'Sample among the k most likely tokens only (0: all).', flag_values=values)
+  flags.DEFINE_float('top_p', 1.0, 'Sample from the nucleus holding this probability mass (1: all).',
+                     flag_values=values)
+  flags.DEFINE_integer('seed', 0, 'Sampling seed: the same seed and batch size give the same output.',
+                       flag_values=values)
+
+
+def define_mbr(values: flags.FlagValues = flags.FLAGS) -> None:
   """The MBR flags of the commands that decode (evaluate.py, translate.py); SearchOptions checks them."""
   flags.DEFINE_integer('mbr', 0, 'Minimum Bayes risk: choose each output among this many candidates by '
-                       'expected --mbr_metric against the others (0: off).')
+                       'expected --mbr_metric against the others (0: off).', flag_values=values)
   flags.DEFINE_enum('mbr_candidates', 'sample', ['sample', 'nbest'], 'MBR candidates: samples (--temperature, '
-                    '--top_k, --top_p apply) or the n-best list of beam search (needs --beam_size >= --mbr).')
-  flags.DEFINE_enum('mbr_metric', 'chrf', ['chrf', 'bleu'], "MBR utility: sacreBLEU's sentence chrF or BLEU.")
+                    '--top_k, --top_p, --seed apply) or the n-best list of beam search (needs --beam_size >= '
+                    '--mbr).', flag_values=values)
+  flags.DEFINE_enum('mbr_metric', 'chrf', ['chrf', 'bleu'], "MBR utility: sacreBLEU's sentence chrF or BLEU.",
+                    flag_values=values)
 
 
 def workdir_choice(values, checkpoint_flags=('average_last', 'best'), search: bool = True):

@@ -50,14 +50,15 @@ def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src
              ref: str | None = None, output: str | None = None, average_last: int = 0,
              batch_size: int = 64, best: bool = False,
              bleu_tokenize_setting: str | None = None,
-             chosen: wd.Chosen | None = None, ensemble_spec: str | None = None) -> metrics.CorpusScores | None:
+             chosen: wd.Chosen | None = None, ensemble_spec: str | None = None,
+             seed: int = 0) -> metrics.CorpusScores | None:
   """Translates, writes detokenized hypotheses, prints sacreBLEU's BLEU and chrF lines.
 
   `bleu_tokenize_setting`: sacreBLEU tokenizer name or 'auto' (default: the workdir config's).
   Parameters: `best`, else the mean of the last `average_last`, else `chosen`'s checkpoint (the
   final evaluation's choice), else the latest checkpoint. `ensemble_spec` ('W1,W2:step', see
   t2t/ensemble.py): translate with those members instead; `workdir` is then the first of them
-  (its data, tokenizer and folder).
+  (its data, tokenizer and folder). `seed`: the sampling seed of sampled MBR candidates.
   """
   if best and average_last > 1:
     raise UserError('--best and --average_last choose different parameters: pass one of them')
@@ -82,7 +83,7 @@ def evaluate(workdir: str, options: SearchOptions, split: str | None = None, src
                     'pass --output with a path in one')  # checked before the (long) decoding
   translator = Translator.ensemble(members, tokenizer, batch_size)
   start = time.perf_counter()
-  hypotheses = translator.translate(sources, options)
+  hypotheses = translator.translate(sources, options, seed)
   seconds = time.perf_counter() - start
   write_lines_atomic(output, hypotheses)
   alpha = f', alpha {options.alpha}' if options.method == 'beam' else ''  # the length penalty is beam search's

@@ -83,6 +83,12 @@ class SearchOptions:
       method = 'sample'
     else:
       method = 'beam' if beam_size > 1 else 'greedy'
+      given = [f'--{name}' for name in ('temperature', 'top_k', 'top_p', 'seed')
+               if name in flags and flags[name].present]
+      if given:  # would be ignored by beam or greedy search
+        raise UserError(f'{given[0]} shapes sampling, but this command searches ({method}): add '
+                        + ('--sampling' if 'sampling' in flags else '--mbr N (sampled candidates)')
+                        + f' or drop {given[0]}')
     options = cls(method, beam_size, value('alpha', 'alpha'), value('max_len_a', 'decode_max_len_a'),
                   value('max_len_b', 'decode_max_len_b'), value('temperature', default=1.0),
                   value('top_k', default=0), value('top_p', default=1.0), mbr, mbr_candidates,

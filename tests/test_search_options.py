@@ -5,14 +5,15 @@ import pytest
 from absl import flags
 from helpers import run
 
-from t2t import final_eval, trainer
+from t2t import cli, final_eval, trainer
 from t2t.config import base_config
 from t2t.errors import UserError
 from t2t.search_options import SearchOptions
 
 
-def command_flags(argv, sampling=True):
-  """A private FlagValues with translate.py's search flags, parsed from argv."""
+def command_flags(argv, sampling=True, mbr=False):
+  """A private FlagValues with translate.py's search flags (or, sampling=False and mbr=True,
+  evaluate.py's), parsed from argv."""
   values = flags.FlagValues()
   flags.DEFINE_integer('beam_size', 4, '', flag_values=values)
   flags.DEFINE_float('alpha', 0.6, '', flag_values=values)
@@ -20,10 +21,11 @@ def command_flags(argv, sampling=True):
   flags.DEFINE_integer('max_len_b', 10, '', flag_values=values)
   if sampling:
     flags.DEFINE_bool('sampling', False, '', flag_values=values)
-    flags.DEFINE_float('temperature', 1.0, '', flag_values=values)
-    flags.DEFINE_integer('top_k', 0, '', flag_values=values)
-    flags.DEFINE_float('top_p', 1.0, '', flag_values=values)
     flags.DEFINE_integer('nbest', 1, '', flag_values=values)
+  if sampling or mbr:
+    cli.define_sampling(values)
+  if mbr:
+    cli.define_mbr(values)
   values(['prog', *argv])
   return values
 
@@ -63,6 +65,25 @@ def test_valid_flags_build_the_options(argv, expected):
 
 def test_evaluate_flags_without_sampling():
   assert SearchOptions.from_flags(command_flags(['--beam_size=1'], sampling=False)).method == 'greedy'
+
+
+@pytest.mark.parametrize('argv, mbr, message', [
+    (['--top_p=0.9'], False, '--top_p shapes sampling, but this command searches (beam): add --sampling'),
+    (['--beam_size=1', '--seed=3'], False, '--seed shapes sampling, but this command searches (greedy)'),
+    (['--temperature=0.5'], True, '--temperature shapes sampling, but this command searches (beam): add --mbr N'),
+    (['--mbr=4', '--mbr_candidates=nbest', '--top_k=5'], True, '--top_k shapes sampling'),
+])
+def test_a_sampling_flag_without_sampling_is_refused(argv, mbr, message):
+  """It would be ignored silently: beam and greedy search draw nothing."""
+  with pytest.raises(UserError) as error:
+    SearchOptions.from_flags(command_flags(argv, sampling=not mbr, mbr=mbr))
+  assert str(error.value).startswith(message), str(error.value)
+
+
+def test_evaluates_mbr_samples_take_the_sampling_flags():
+  options = SearchOptions.from_flags(command_flags(['--mbr=8', '--top_p=0.9', '--temperature=0.7', '--seed=2'],
+                                                   sampling=False, mbr=True))
+  assert (options.method, options.mbr, options.top_p, options.temperature) == ('sample', 8, 0.9, 0.7)
 
 
 def test_config_fills_the_flags_not_given():

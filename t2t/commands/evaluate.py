@@ -32,6 +32,7 @@ flags.DEFINE_float('max_len_a', 1.5, 'Output length limit: a * source length + b
 flags.DEFINE_integer('max_len_b', 10, 'Output length limit: a * source length + b.')
 flags.DEFINE_integer('average_last', 0, 'Average the parameters of the last K checkpoints.')
 cli.define_mbr()
+cli.define_sampling()  # for --mbr's sampled candidates
 cli.define_no_chosen()
 flags.DEFINE_bool('best', False, 'Use the checkpoint with the best validation BLEU during training.')
 flags.DEFINE_integer('batch_size', 64, 'Decoder rows per batch: sentences x beam size.')
@@ -52,7 +53,7 @@ def main(argv):
     chosen, options = None, SearchOptions.from_flags(FLAGS)
   evaluation.evaluate(workdir, options, FLAGS.split, FLAGS.src, FLAGS.ref, FLAGS.output,
                       FLAGS.average_last, FLAGS.batch_size, FLAGS.best, FLAGS.bleu_tokenize, chosen,
-                      ensemble_spec=spec)
+                      ensemble_spec=spec, seed=FLAGS.seed)
 
 
 def run():
