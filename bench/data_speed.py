@@ -11,6 +11,9 @@ time and peak resident memory:
   first step   train.py's own path from the cached corpus: prepare, init, compile, one step
   rerun        `train.py` again on the same workdir, one more step (resumes; a subprocess)
 and steady-state packed batch production on one core (taskset to CPU 0), in target tokens/s.
+--end_to_end also times the single command a user runs: train.py on a fresh workdir
+(<dir>/workdir_end_to_end) straight from the raw text to step 1 (tokenizer, encoding, compile and
+the step in one process), then the same command again to step 2.
 --arrayrecord also writes the encoded pairs as an ArrayRecord file and compares random reads
 through grain's ArrayRecordDataSource with the memory-mapped arrays.
 """
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +33,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.common import load_config
+from bench.common import load_config, machine
 from t2t.data import pipeline
 from t2t.data.batching import TrainBatches
 
@@ -127,6 +131,17 @@ def time_to_step(workdir: str, corpus: str, step: int) -> dict:
   raise SystemExit(f'train.py exited {process.returncode}:\n' + ''.join(lines)[-3000:])
 
 
+def end_to_end(workdir: str, corpus: str) -> dict:
+  """One train.py command on a fresh workdir from raw text to step 1, then the same command to step 2."""
+  if os.path.exists(workdir):
+    shutil.rmtree(workdir)  # the benchmark's own scratch folder under --dir
+  results = {'first step': time_to_step(workdir, corpus, 1), 'rerun': time_to_step(workdir, corpus, 2)}
+  for name, figures in results.items():
+    print(f'end to end, {name}: {figures["seconds"]:7.1f} s wall, {figures["cpu_seconds_incl_exit"]} CPU s, '
+          f'peak RSS {figures["peak_rss_gib"]:5.2f} GiB', flush=True)
+  return results
+
+
 def packing_speed(batches: TrainBatches, seconds: float) -> dict:
   """Target tokens/s of `next(batches)` pinned to CPU 0, over at least `seconds` of this process's
   CPU time (whole chunks packed on the way are included: that is the steady state). CPU time
@@ -201,12 +216,16 @@ def main():
   parser.add_argument('--arrayrecord_pairs', type=int, default=500_000,
                       help='pairs written as ArrayRecord for --arrayrecord (writing is ~0.3 ms a pair)')
   parser.add_argument('--skip_rerun', action='store_true')
+  parser.add_argument('--end_to_end', action='store_true',
+                      help='also time one train.py command from raw text to step 1 on a fresh workdir, and its rerun')
   args = parser.parse_args()
   import jax
-  results = {'pairs': args.pairs, 'load_at_start': os.getloadavg()}
-  print(f'load average at start: {os.getloadavg()}', flush=True)
+  results = {'pairs': args.pairs, 'machine': machine(), 'load_at_start': os.getloadavg()}
+  print(f'machine: {results["machine"]}; load average at start: {os.getloadavg()}', flush=True)
   with Stage('corpus', results):
     corpus = build_corpus(os.path.join(args.dir, 'corpus'), args.pairs, args.multi30k)
+  if args.end_to_end:
+    results['end to end'] = end_to_end(os.path.join(args.dir, 'workdir_end_to_end'), corpus)
   workdir = os.path.join(args.dir, 'workdir')
   config = small_config(corpus)
   with Stage('tokenizer', results):
