@@ -72,6 +72,7 @@ def _search_fn(params, src, src_pos, src_seg, limits, prefix, rng, *, models: tu
     # R sentences' cross-attention keys, shared by each sentence's beams (see decode_step).
     constants.append(model.apply(variables, encoded, src_seg, method=Transformer.decoder_constants))
     caches.append(init_cache(model.config, rows * beams, stages.lengths[0]))
+  item_limits = limits  # [R]
   if beams > 1:
     limits = search.expand_to_beams(limits, beams)  # [N]
 
@@ -87,7 +88,8 @@ def _search_fn(params, src, src_pos, src_seg, limits, prefix, rng, *, models: tu
 
   state = tuple(caches)
   if options.method == 'beam':
-    return search.beam_search(step_fn, state, rows, beams, max_len, options.alpha, prefix=prefix, stages=stages)
+    return search.beam_search(step_fn, state, rows, beams, max_len, options.alpha, prefix=prefix, stages=stages,
+                              limits=item_limits)
   if options.method == 'greedy':
     tokens, scores = search.greedy_search(step_fn, state, rows, max_len, return_scores=True, prefix=prefix,
                                           stages=stages)

@@ -5,6 +5,10 @@ D model width, H query heads, G key/value heads (H for multi-head, 1 for multi-q
 E head width (D / H), F feed-forward width, V vocabulary, R relative-position buckets.
 N rows while decoding (batch x beams), Tmax the decoding cache length.
 
+Keys and values are kept head-major, [B, G, K, E], from their projection on: it is the layout
+the attention products read, so a decoding step reads its KV cache and the cross-attention keys
+as they are stored instead of transposing them at every step (bench/RESULTS.md).
+
 Masks are boolean and broadcast to [B, H, Q, K]; True means "may attend".
 
 Each variant of `ModelConfig` is dispatched in one factory here, so the modules that use it
@@ -176,26 +180,31 @@ def causal_mask(seg: jax.Array) -> jax.Array:
   return segment_mask(seg, seg) & lower[None, None]
 
 
+def heads_first(x: jax.Array) -> jax.Array:
+  """[B, L, G, E] -> [B, G, L, E], the layout keys and values are kept in."""
+  return jnp.swapaxes(x, 1, 2)
+
+
 def attend(q, k, v, mask, bias, dropout: nn.Module, deterministic: bool):
   """Scaled dot-product attention; G < H key/value heads are shared by H / G query heads each.
 
   Args:
-    q: [B, Q, H, E]; k, v: [B, K, G, E]; mask: bool broadcastable to [B, H, Q, K];
+    q: [B, Q, H, E]; k, v: [B, G, K, E] (head-major); mask: bool broadcastable to [B, H, Q, K];
     bias: None or float32 broadcastable to [B, H, Q, K], added to the logits.
   Returns:
     (output [B, Q, H, E], attention weights float32 [B, H, Q, K]).
   """
-  heads, groups = q.shape[2], k.shape[2]
+  heads, groups = q.shape[2], k.shape[1]
   if groups != heads:  # query head h reads key/value head h // (H / G)
-    k, v = jnp.repeat(k, heads // groups, axis=2), jnp.repeat(v, heads // groups, axis=2)  # [B, K, H, E]
+    k, v = jnp.repeat(k, heads // groups, axis=1), jnp.repeat(v, heads // groups, axis=1)  # [B, H, K, E]
   scale = q.shape[-1] ** -0.5
-  logits = jnp.einsum('bqhe,bkhe->bhqk', q * scale, k).astype(jnp.float32)
+  logits = jnp.einsum('bqhe,bhke->bhqk', q * scale, k).astype(jnp.float32)
   if bias is not None:
     logits = logits + bias
   logits = jnp.where(mask, logits, NEG_INF)
   weights = jax.nn.softmax(logits, axis=-1)  # softmax in float32 even under bf16 compute
   dropped = dropout(weights, deterministic=deterministic).astype(v.dtype)
-  return jnp.einsum('bhqk,bkhe->bqhe', dropped, v), weights
+  return jnp.einsum('bhqk,bhke->bqhe', dropped, v), weights
 
 
 class SelfAttention(nn.Module):
@@ -220,8 +229,9 @@ class SelfAttention(nn.Module):
     self.dropout = nn.Dropout(c.attention_dropout)
 
   def project(self, x, positions):
-    """x: [B, L, D], positions: [B, L] -> (q [B, L, H, E], k [B, L, G, E], v [B, L, G, E]), q and k
-    already carrying their positions (rope), so cached keys never need them again."""
+    """x: [B, L, D], positions: [B, L] -> (q [B, L, H, E], k [B, G, L, E], v [B, G, L, E]), q and k
+    already carrying their positions (rope), so cached keys never need them again; k and v
+    head-major (module docstring)."""
     if self.config.kv_heads == self.config.num_heads:
       qkv = self.qkv(x)  # [B, L, 3, H, E]
       q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
@@ -229,7 +239,7 @@ class SelfAttention(nn.Module):
       kv = self.kv(x)  # [B, L, 2, G, E]
       q, k, v = self.query(x), kv[:, :, 0], kv[:, :, 1]
     q, k = self.positions.queries_keys(q, k, positions)
-    return q, k, v
+    return q, heads_first(k), heads_first(v)
 
   def __call__(self, x, positions, mask, deterministic: bool, cache=None, index=None):
     """Attention of every position of x to the keys it may see.
@@ -237,7 +247,7 @@ class SelfAttention(nn.Module):
     Args:
       x: [B, L, D]; positions: int [B, L], each token's position within its segment.
       mask: bool [B, 1, L, K]; K = L, or Tmax with a cache.
-      cache: None (teacher-forced), or (k, v) each [B, Tmax, G, E] holding positions < index;
+      cache: None (teacher-forced), or (k, v) each [B, G, Tmax, E] holding positions < index;
         x (L = 1) is then the token at position `index`, written into the cache.
       index: int32 scalar, with a cache.
     Returns:
@@ -246,9 +256,9 @@ class SelfAttention(nn.Module):
     q, k, v = self.project(x, positions)
     k_pos = positions  # [B, K]
     if cache is not None:
-      k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), index, axis=1)  # [B, Tmax, G, E]
-      v = jax.lax.dynamic_update_slice_in_dim(cache[1], v.astype(cache[1].dtype), index, axis=1)
-      k_pos = jnp.arange(k.shape[1])[None]  # [1, Tmax]: a decoded row is one segment from 0
+      k = jax.lax.dynamic_update_slice_in_dim(cache[0], k.astype(cache[0].dtype), index, axis=2)  # [B, G, Tmax, E]
+      v = jax.lax.dynamic_update_slice_in_dim(cache[1], v.astype(cache[1].dtype), index, axis=2)
+      k_pos = jnp.arange(k.shape[2])[None]  # [1, Tmax]: a decoded row is one segment from 0
       cache = (k, v)
     bias = self.positions.bias(positions, k_pos)  # None or [B, H, L, K]
     y, _ = attend(q, k, v, mask, bias, self.dropout, deterministic)
@@ -268,12 +278,12 @@ class CrossAttention(nn.Module):
     self.dropout = nn.Dropout(c.attention_dropout)
 
   def keys_values(self, encoded):
-    """encoded: [B, S, D] -> (k, v), each [B, S, G, E]; computed once per sentence when decoding."""
+    """encoded: [B, S, D] -> (k, v), each [B, G, S, E]; computed once per sentence when decoding."""
     kv = self.kv(encoded)  # [B, S, 2, G, E]
-    return kv[:, :, 0], kv[:, :, 1]
+    return heads_first(kv[:, :, 0]), heads_first(kv[:, :, 1])
 
   def __call__(self, x, k, v, mask, deterministic: bool):
-    """x: [B, T, D], k/v: [B, S, G, E], mask: [B, 1, T, S] -> [B, T, D].
+    """x: [B, T, D], k/v: [B, G, S, E] (keys_values), mask: [B, 1, T, S] -> [B, T, D].
 
     Beam search: x may hold K rows per sentence, [B * K, 1, D] (row b * K + k is beam k of
     sentence b), with k/v and mask of the B sentences ([B, 1, 1, S]): the K beams are then the

@@ -30,8 +30,8 @@ from t2t.layers import (
 
 class DecoderConstants(NamedTuple):
   """What every decoding step reads but never changes, per decoder layer."""
-  cross_k: tuple   # L x [B, S, G, E]
-  cross_v: tuple   # L x [B, S, G, E]
+  cross_k: tuple   # L x [B, G, S, E]
+  cross_v: tuple   # L x [B, G, S, E]
   src_seg: jax.Array  # [B, S] source segment ids (0 = padding)
 
 
@@ -63,10 +63,10 @@ class DecoderLayer(nn.Module):
 
   def __call__(self, y, positions, cross_k, cross_v, self_mask, cross_mask, deterministic: bool,
                cache=None, index=None):
-    """y: [B, T, D], positions: [B, T], cross_k/v: [B, S, G, E] (cross_keys_values) -> (y, cache).
+    """y: [B, T, D], positions: [B, T], cross_k/v: [B, G, S, E] (cross_keys_values) -> (y, cache).
 
     Teacher-forced: cache None, self_mask [B, 1, T, T]. Decoding: T = 1, cache (k, v) each
-    [B, Tmax, G, E], index the position of y, self_mask [B, 1, 1, Tmax]; returns the cache with
+    [B, G, Tmax, E], index the position of y, self_mask [B, 1, 1, Tmax]; returns the cache with
     position `index` written.
     """
     h, cache = self.self_attention(self.self_block.input(y), positions, self_mask, deterministic,
@@ -80,7 +80,7 @@ class DecoderLayer(nn.Module):
     return self.cross_attention.keys_values(encoded)
 
   def self_keys_values(self, y, positions):
-    """What the cache holds for y [N, Tmax, D]: (k, v) each [N, Tmax, G, E] (for their shapes)."""
+    """What the cache holds for y [N, Tmax, D]: (k, v) each [N, G, Tmax, E] (for their shapes)."""
     _, k, v = self.self_attention.project(self.self_block.input(y), positions)
     return k, v
 
@@ -150,14 +150,14 @@ class Transformer(nn.Module):
       tokens: int32 [N], the previous token of each row (BOS at index 0).
       constants: DecoderConstants of B sentences, N = B * K: K >= 1 consecutive rows per sentence
         (beam search's layout, search.expand_to_beams), which share its cross-attention keys.
-      cache: {'k': L x [N, Tmax, G, E], 'v': same} self-attention cache (see init_cache).
+      cache: {'k': L x [N, G, Tmax, E], 'v': same} self-attention cache (see init_cache).
       index: int32 scalar, the position being generated.
     Returns:
       (logits float32 [N, V], updated cache).
     """
     positions = jnp.full(tokens.shape, index, jnp.int32)[:, None]  # [N, 1]
     y = self.embedding(tokens[:, None], positions, deterministic=True)  # [N, 1, D]
-    self_mask = (jnp.arange(cache['k'][0].shape[1]) <= index)[None, None, None, :]  # [1, 1, 1, Tmax]
+    self_mask = (jnp.arange(cache['k'][0].shape[2]) <= index)[None, None, None, :]  # [1, 1, 1, Tmax]
     cross_mask = (constants.src_seg > 0)[:, None, None, :]  # [B, 1, 1, S]
     new_k, new_v = [], []
     for i, layer in enumerate(self.decoder_layers):
@@ -168,7 +168,7 @@ class Transformer(nn.Module):
     return self.logits(y[:, 0]), {'k': tuple(new_k), 'v': tuple(new_v)}
 
   def self_keys_values(self, tokens):
-    """tokens [N, Tmax] -> {'k': L x [N, Tmax, G, E], 'v': same}: the cache's structure (init_cache)."""
+    """tokens [N, Tmax] -> {'k': L x [N, G, Tmax, E], 'v': same}: the cache's structure (init_cache)."""
     positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
     y = self.embedding(tokens, positions, deterministic=True)
     kvs = [layer.self_keys_values(y, positions) for layer in self.decoder_layers]
@@ -176,7 +176,7 @@ class Transformer(nn.Module):
 
 
 def init_cache(config: ModelConfig, rows: int, max_len: int):
-  """Empty self-attention cache {'k', 'v'}, each L x [N, Tmax, G, E] in the compute dtype.
+  """Empty self-attention cache {'k', 'v'}, each L x [N, G, Tmax, E] in the compute dtype.
 
   Shapes and dtypes come from the modules themselves (an abstract init of the keys/values they
   project), so a variant that changes what attention caches cannot disagree with the cache.
@@ -189,13 +189,13 @@ def init_cache(config: ModelConfig, rows: int, max_len: int):
 
 
 def grow_cache(cache, length: int):
-  """The cache (any pytree of init_cache's [N, Tmax, G, E] arrays) padded to `length` positions.
+  """The cache (any pytree of init_cache's [N, G, Tmax, E] arrays) padded to `length` positions.
 
   decode_step reads its maximum position from the cache length, so the positions already written
   keep their values and the new ones start empty (search.Stages grows the cache this way).
   """
   def pad(x):
-    return jnp.pad(x, [(0, 0), (0, length - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
+    return jnp.pad(x, [(0, 0), (0, 0), (0, length - x.shape[2])] + [(0, 0)] * (x.ndim - 3))
   return jax.tree_util.tree_map(pad, cache)
 
 

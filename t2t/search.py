@@ -292,11 +292,12 @@ def _init_beams(state, batch_size: int, beam_size: int, max_len: int, bos_id) ->
       state=state)
 
 
-def _items_done(s: BeamState, max_len: int, alpha) -> jax.Array:
-  """[B] bool: no alive beam of the item can enter its finished set any more."""
+def _items_done(s: BeamState, limits, alpha) -> jax.Array:
+  """[B] bool: no alive beam of the item can enter its finished set any more (limits: [B] or a
+  scalar, the most tokens an item's hypotheses can have)."""
   # Log-probs only fall as a beam grows, so the best score an alive beam can still reach is its
-  # log-prob over the largest penalty ahead: the one at max_len when alpha >= 0.
-  best_penalty = jnp.maximum(length_penalty(s.index + 1, alpha), length_penalty(max_len, alpha))
+  # log-prob over the largest penalty ahead: the one at its limit when alpha >= 0.
+  best_penalty = jnp.maximum(length_penalty(s.index + 1, alpha), length_penalty(limits, alpha))  # [B]
   best_alive = s.alive_log_probs[:, 0]  # [B]
   can_improve = best_alive / best_penalty > s.finished_scores[:, -1]
   full = jnp.all(s.finished_flags, axis=1)
@@ -390,7 +391,8 @@ def _best_hypotheses(s: BeamState, alpha):
 
 
 def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len: int,
-                alpha: float = 0.6, eos_id=EOS_ID, bos_id=BOS_ID, prefix=None, stages: Stages | None = None):
+                alpha: float = 0.6, eos_id=EOS_ID, bos_id=BOS_ID, prefix=None, stages: Stages | None = None,
+                limits=None):
   """Beam search with the GNMT length penalty and early stopping.
 
   Each step scores all K * V continuations of the alive beams by total log-prob and takes the top
@@ -420,6 +422,10 @@ def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len
       inside it, an item has a single alive beam.
     stages: None, or how the state grows (module docstring): the copy of the state each step then
       moves only the current stage's length.
+    limits: None, or int [B]: item b's hypotheses have at most limits[b] <= T tokens, EOS included,
+      because step_fn forces EOS at index limits[b] - 1 (t2t.inference does). Only early stopping
+      reads it: an item whose alive beams cannot reach a long length penalty is done sooner, with
+      the same hypotheses as without it (a test).
   Returns:
     tokens [B, K, T] int32 (BOS not included, EOS included, PAD after EOS) and scores [B, K] float32.
     Finished hypotheses come first, best first. If an item has fewer than K finished by max_len,
@@ -430,8 +436,10 @@ def beam_search(step_fn: StepFn, state, batch_size: int, beam_size: int, max_len
   hint = f' = batch_size * beam_size; apply expand_to_beams(state, {beam_size}) to the {batch_size}-row state'
   _check_rows(state, batch_size * beam_size, 'beam_search', hint)
 
+  bound = max_len if limits is None else jnp.minimum(jnp.asarray(limits), max_len)  # [] or [B]
+
   def keep_going(s):
-    return (s.index < max_len) & ~jnp.all(_items_done(s, max_len, alpha))
+    return (s.index < max_len) & ~jnp.all(_items_done(s, bound, alpha))
 
   init = _init_beams(state, batch_size, beam_size, max_len, bos_id)
   final = _staged_loop(keep_going, lambda s: _beam_step(step_fn, s, alpha, eos_id, prefix), init, stages)

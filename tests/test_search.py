@@ -465,3 +465,31 @@ def test_staged_state_gives_the_unstaged_results(search):
   np.testing.assert_allclose(staged_scores, scores, rtol=1e-6)
   short_tokens, _ = map(np.asarray, run(2, staged=False))  # the check can fail: a 2-long state alone
   assert not np.array_equal(short_tokens, tokens)
+
+
+def test_per_item_limits_stop_sooner_with_the_same_hypotheses():
+  """beam_search(limits=...) with a step_fn that forces EOS at each item's limit (as t2t.inference
+  does) returns exactly what the search without limits returns, in fewer steps: only the early-
+  stopping bound reads the limits."""
+  items, beams, max_len = 6, 3, 16
+  limits = np.array([3, 5, 9, 4, 7, 6], np.int32)  # [B] tokens, EOS included; max_len 16 for the batch
+  tables = random_tables(13, items, eos_bias=2.0)  # finished sets fill early: the bound decides
+  rows = np.repeat(limits, beams)  # [N]
+
+  def limited_step(tokens, state, index):
+    logits, state = counted_markov_step(tokens, state, index)
+    forced = jnp.full_like(logits, IMPOSSIBLE).at[:, EOS_ID].set(0.0)
+    return jnp.where((index >= rows - 1)[:, None], forced, logits), state
+
+  def run(**limit):
+    fn = functools.partial(search_lib.beam_search, limited_step, batch_size=items, beam_size=beams,
+                           max_len=max_len, alpha=0.6, **limit)
+    return count_calls(jax.jit(fn), search_lib.expand_to_beams(markov_state(tables), beams))
+
+  (tokens, scores), calls = run()
+  (limited_tokens, limited_scores), limited_calls = run(limits=jnp.asarray(limits))
+  lengths = (tokens != PAD_ID).sum(-1)  # [B, K]
+  assert (lengths <= limits[:, None]).all() and (lengths == limits[:, None]).any()  # limits were reached
+  np.testing.assert_array_equal(limited_tokens, tokens)
+  np.testing.assert_allclose(limited_scores, scores, rtol=1e-6)
+  assert limited_calls < calls  # the limits took effect

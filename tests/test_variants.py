@@ -88,7 +88,7 @@ def test_cached_decoding_equals_teacher_forcing(variant):
     return model.apply(variables, tok, constants, cache, i, method=Transformer.decode_step)
   cache, steps = init_cache(config, 2, 3), []
   for i in range(L):
-    if i == cache['k'][0].shape[1]:
+    if i == cache['k'][0].shape[2]:
       cache = grow_cache(cache, min(2 * i, L))
     logits, cache = step(jnp.asarray(batch.tgt_in[:, i]), cache, jnp.int32(i))
     steps.append(logits)
