@@ -139,7 +139,7 @@ class Translator:
       raise ValueError('an ensemble needs at least one member')
     translator = cls(members[0][0], members[0][1], tokenizer, batch_size)
     translator.models = tuple(Transformer(config) for config, _ in members)
-    translator.params = tuple(devices.replicate(params, translator.devices) for _, params in members)
+    translator.params += tuple(devices.replicate(params, translator.devices) for _, params in members[1:])
     translator.model = min(translator.models, key=lambda m: m.config.max_len)  # sets the limits
     return translator
 
