@@ -1,4 +1,7 @@
-"""A Multi30k-sized model: d 256, 3+3 layers, 4 heads, FFN 1024, on ../shared/data/multi30k."""
+"""A Multi30k-sized model: d 256, 3+3 layers, 4 heads, FFN 1024, on Multi30k: config.data.path,
+$T2T_MULTI30K or else ../shared/data/multi30k, as in the Multi30k recipes."""
+
+import os
 
 from t2t.config import base_config
 
@@ -6,7 +9,7 @@ from t2t.config import base_config
 def get_config():
   config = base_config()
   config.data.source = 'text'
-  config.data.path = '../shared/data/multi30k'
+  config.data.path = os.environ.get('T2T_MULTI30K', '../shared/data/multi30k')
   config.data.src_lang = 'en'
   config.data.tgt_lang = 'de'
   config.data.eval_split = 'val'
