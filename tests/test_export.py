@@ -111,7 +111,8 @@ def variant_id(overrides: dict) -> str:
     {}, {'pre_norm': False}, {'positional': 'learned', 'tie_embeddings': False},
     {'pre_norm': False, 'positional': 'learned', 'tie_embeddings': False},
     {'norm': 'rmsnorm'}, {'ffn': 'gelu'}, {'ffn': 'swiglu'}, {'ffn': 'geglu', 'num_kv_heads': 1},
-    {'num_kv_heads': 2, 'pre_norm': False}], ids=variant_id)
+    {'num_kv_heads': 2, 'pre_norm': False}, {'positional': 'rope'},
+    {'positional': 'rope', 'num_kv_heads': 2, 'pre_norm': False}], ids=variant_id)
 def test_scores_match_for_every_architecture(tmp_path, overrides):
   """Per-token log-probs of random pairs under random weights: CTranslate2 == t2t, for every
   architecture and variant the export maps."""
@@ -350,7 +351,31 @@ def test_hf_scores_match_for_every_architecture(positional, tie, ffn):
   assert np.isfinite(hf_log_probs(model, long_source, tgt)).all()
 
 
-@pytest.mark.parametrize('overrides', [{'positional': 'rope'}, {'positional': 'relative'}], ids=variant_id)
+@pytest.mark.parametrize('positional', ['sinusoidal', 'rope'])
+def test_ct2_greedy_steps_are_t2t_argmaxes(tmp_path, positional):
+  """CTranslate2's incremental decoding (its own cache and step positions) under random weights: each
+  greedy token is the argmax of t2t's full teacher-forced forward pass over the tokens before it."""
+  config = tiny_config(positional=positional)
+  params = init_params(config, jax.random.PRNGKey(5))
+  vocab = Pieces(config.vocab_size)
+  export.save_model(config, params, vocab.pieces, str(tmp_path / 'ct2'))
+  translator = ctranslate2.Translator(str(tmp_path / 'ct2'))
+  rng = np.random.default_rng(2)
+  for _ in range(3):
+    src = rng.integers(4, 48, size=int(rng.integers(3, 12))).tolist()
+    result = translator.translate_batch([[vocab.piece(i) for i in src]], beam_size=1, max_decoding_length=16)
+    tgt = [vocab.pieces.index(p) for p in result[0].hypotheses[0]]
+    assert len(tgt) >= 4
+    width = config.max_len
+    src_row, tgt_in, src_seg, tgt_seg = (np.zeros((1, width), np.int32) for _ in range(4))
+    src_row[0, :len(src) + 1], tgt_in[0, :len(tgt) + 1] = src + [EOS_ID], [BOS_ID] + tgt
+    src_seg[0, :len(src) + 1], tgt_seg[0, :len(tgt) + 1] = 1, 1
+    positions = np.arange(width)[None]
+    logits = np.asarray(_apply(config)(params, src_row, positions, src_seg, tgt_in, positions, tgt_seg))[0]
+    assert logits[:len(tgt)].argmax(-1).tolist() == tgt
+
+
+@pytest.mark.parametrize('overrides', [{'positional': 'relative'}], ids=variant_id)
 def test_ct2_refuses_what_it_does_not_map(tmp_path, overrides):
   config = tiny_config(**overrides)
   field, value = next(iter(overrides.items()))

@@ -28,8 +28,11 @@ tests/test_export.py checks greedy outputs token for token):
   - Variants: config.model.norm='rmsnorm' -> `rms_norm` (gamma only); ffn 'gelu' -> exact GELU,
     'swiglu'/'geglu' -> SWISH/GELU with `ffn_glu` (Dense_0 -> linear_0, activated; `up` ->
     linear_0_noact); num_kv_heads -> `num_heads_kv`, self-attention query [D, H, E] and kv
-    [D, 2, G, E] fused into one [(H + 2G) E, D] weight. Rotary and relative positions are
-    refused (`check_representable`, one line naming config.model.positional).
+    [D, 2, G, E] fused into one [(H + 2G) E, D] weight. positional='rope' -> `rotary_dim` = the
+    head width, `rotary_interleave` False (t2t rotates split halves), `rotary_base` ROPE_BASE, in
+    self-attention only as in t2t; the decoder then has no position table and the encoder's is
+    zeros. Relative positions are refused (`check_representable`, one line naming
+    config.model.positional).
   - Sources end with EOS (`add_source_eos`), decoding starts from BOS '<s>' and ends at EOS '</s>'.
 
 Length penalties differ: t2t's beam search divides by GNMT's ((5 + len) / 6) ** alpha,
@@ -47,7 +50,7 @@ from t2t.config import ModelConfig
 from t2t.data.batch import BOS_ID, EOS_ID
 from t2t.errors import UserError
 from t2t.export.params import Params, position_table
-from t2t.layers import GATED
+from t2t.layers import GATED, ROPE_BASE
 from t2t.workdir import TOKENIZER_MODEL, load_model, require_sentencepiece
 
 LAYER_NORM_EPSILON = 1e-6  # flax.linen.LayerNorm's and RMSNorm's default, used by every t2t norm
@@ -116,8 +119,8 @@ def position_rows(config: ModelConfig) -> int:
 
 # Variants t2t's CTranslate2 export does not map: config.model field -> (values, why).
 UNMAPPED = {
-    'positional': (('rope', 'relative'), "CTranslate2's rotary and T5-bias layouts are not mapped or "
-                                         'parity-tested by this exporter'),
+    'positional': (('relative',), "CTranslate2's T5-bias layout is not mapped or parity-tested by this "
+                                  'exporter'),
 }
 
 
@@ -126,8 +129,8 @@ def check_representable(config: ModelConfig) -> None:
   for field, (values, why) in UNMAPPED.items():
     if getattr(config, field) in values:
       raise UserError(f'config.model.{field}={getattr(config, field)!r} cannot be exported to CTranslate2 '
-                      f"({why}): translate with t2t itself (translate.py), or train with 'sinusoidal' or "
-                      "'learned'")
+                      f"({why}): translate with t2t itself (translate.py), or train with 'sinusoidal', 'learned' or "
+                      "'rope'")
 
 
 def _transformer_spec(ct2, config: ModelConfig):
@@ -135,6 +138,8 @@ def _transformer_spec(ct2, config: ModelConfig):
   activation = ACTIVATIONS[config.ffn]
   options = dict(pre_norm=config.pre_norm, activation=getattr(ct2.specs.Activation, activation),
                  ffn_glu=config.ffn in GATED, rms_norm=config.norm == 'rmsnorm')
+  if config.positional == 'rope':  # self-attention only, split halves (not interleaved), t2t's base
+    options.update(rotary_dim=config.head_dim, rotary_interleave=False, rotary_base=ROPE_BASE)
   kv_heads = None if config.kv_heads == config.num_heads else config.kv_heads
   encoder = ct2.specs.TransformerEncoderSpec(config.num_encoder_layers, config.num_heads,
                                              num_heads_kv=kv_heads, **options)
@@ -161,7 +166,7 @@ def build_spec(config: ModelConfig, params, pieces: list[str]):
   params = Params(params, 'CTranslate2')
   spec = _transformer_spec(ct2, config)
   embedding = params('embedding/embed/embedding')  # [V, D]
-  positions = position_table(config, params, position_rows(config))  # [P, D]
+  positions = position_table(config, params, position_rows(config))  # [P, D]; zeros for rope
 
   encoder = spec.encoder
   encoder.embeddings[0].weight = embedding
@@ -176,7 +181,8 @@ def build_spec(config: ModelConfig, params, pieces: list[str]):
   decoder = spec.decoder
   decoder.embeddings.weight = embedding
   decoder.scale_embeddings = True
-  decoder.position_encodings.encodings = positions
+  if config.positional != 'rope':  # CTranslate2's rotary decoder has no table (its encoder keeps one)
+    decoder.position_encodings.encodings = positions
   for i, layer in enumerate(decoder.layer):
     _set_self_attention(layer.self_attention, params, f'decoder_layers_{i}', 'self_block', config)
     _set_cross_attention(layer.attention, params, f'decoder_layers_{i}')

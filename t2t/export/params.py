@@ -62,11 +62,14 @@ def position_table(config: ModelConfig, params: Params, rows: int | None = None)
   Sinusoidal encodings are defined at every position, so the table is t2t's own function
   evaluated P times. A learned table has max_len rows; rows past it repeat the last learned
   row (t2t itself never reaches them: it cuts sources to max_len - 1 tokens and stops outputs
-  at max_len), so positions 0 .. max_len - 1 are exact and longer inputs still run.
+  at max_len), so positions 0 .. max_len - 1 are exact and longer inputs still run. Rope and
+  relative positions add nothing to the embeddings: zeros.
   """
   rows = rows or config.max_len
   if config.positional == 'learned':
     learned = params('embedding/positions/embedding')  # [max_len, D]
     last = np.repeat(learned[-1:], max(0, rows - len(learned)), axis=0)
     return np.concatenate([learned, last])[:rows]
+  if config.positional in ('rope', 'relative'):  # positions act inside attention, nothing is added
+    return np.zeros((rows, config.d_model), np.float32)
   return np.asarray(sinusoidal_encoding(jnp.arange(rows), config.d_model), np.float32)
