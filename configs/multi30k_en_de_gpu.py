@@ -4,8 +4,9 @@
 
 The data folder is $T2T_MULTI30K, else .data/multi30k in the checkout (the GPU machine has no
 ../shared: docs/GPU.md copies Multi30k there). Against configs/multi30k_en_de.py (the 2-core CPU
-recipe, whose rotary positions it keeps): bfloat16 compute, a wider model (d 512, FFN 2048, 8 heads)
-with more dropout for 29k pairs, and ~7.5k target tokens per step. Set once before any GPU run (no sweep), not yet measured.
+recipe, whose rotary positions it keeps): bfloat16 compute, a wider model (d 512, FFN 2048, 8
+heads) with more dropout for 29k pairs, and ~7.5k target tokens per step. Set once before any GPU
+run (no sweep), not yet measured.
 """
 
 import importlib.util

@@ -299,15 +299,20 @@ def hf_log_probs(model, src, tgt):
   return log_probs[np.arange(len(tgt) + 1), tgt + [EOS_ID]]
 
 
-def t2t_log_probs(config, params, src, tgt):
-  """The same under t2t, padded to max_len so that every pair reuses one compiled function."""
+def t2t_logits(config, params, src, tgt):
+  """t2t's teacher-forced logits [max_len, V] for src -> BOS tgt, padded to max_len so that every
+  pair reuses one compiled function."""
   width = config.max_len
   src_row, tgt_in, src_seg, tgt_seg = (np.zeros((1, width), np.int32) for _ in range(4))
   src_row[0, :len(src) + 1], tgt_in[0, :len(tgt) + 1] = src + [EOS_ID], [BOS_ID] + tgt
   src_seg[0, :len(src) + 1], tgt_seg[0, :len(tgt) + 1] = 1, 1
   positions = np.arange(width)[None]
-  logits = _apply(config)(params, src_row, positions, src_seg, tgt_in, positions, tgt_seg)
-  log_probs = np.asarray(jax.nn.log_softmax(logits, -1)[0])  # [max_len, V]
+  return np.asarray(_apply(config)(params, src_row, positions, src_seg, tgt_in, positions, tgt_seg))[0]
+
+
+def t2t_log_probs(config, params, src, tgt):
+  """The same under t2t: log-prob of each tgt token and of the final EOS."""
+  log_probs = np.asarray(jax.nn.log_softmax(t2t_logits(config, params, src, tgt), -1))  # [max_len, V]
   return log_probs[np.arange(len(tgt) + 1), tgt + [EOS_ID]]
 
 
@@ -366,13 +371,7 @@ def test_ct2_greedy_steps_are_t2t_argmaxes(tmp_path, positional):
     result = translator.translate_batch([[vocab.piece(i) for i in src]], beam_size=1, max_decoding_length=16)
     tgt = [vocab.pieces.index(p) for p in result[0].hypotheses[0]]
     assert len(tgt) >= 4
-    width = config.max_len
-    src_row, tgt_in, src_seg, tgt_seg = (np.zeros((1, width), np.int32) for _ in range(4))
-    src_row[0, :len(src) + 1], tgt_in[0, :len(tgt) + 1] = src + [EOS_ID], [BOS_ID] + tgt
-    src_seg[0, :len(src) + 1], tgt_seg[0, :len(tgt) + 1] = 1, 1
-    positions = np.arange(width)[None]
-    logits = np.asarray(_apply(config)(params, src_row, positions, src_seg, tgt_in, positions, tgt_seg))[0]
-    assert logits[:len(tgt)].argmax(-1).tolist() == tgt
+    assert t2t_logits(config, params, src, tgt)[:len(tgt)].argmax(-1).tolist() == tgt
 
 
 @pytest.mark.parametrize('overrides', [{'positional': 'relative'}], ids=variant_id)
