@@ -178,7 +178,7 @@ def test_final_eval_module_refuses_a_folder_without_config(tmp_path):
   assert result.returncode == 2 and 'config.json not found' in result.stderr
 
 
-def test_multi30k_recipes_are_mirror_images_and_take_the_data_folder_from_the_environment(monkeypatch):
+def test_multi30k_recipes_are_mirror_images_but_for_the_schedule_and_take_the_data_folder_from_the_environment(monkeypatch):
   def load(name):
     return load_config_file(os.path.join(ROOT, 'configs', f'{name}.py'))
 
@@ -187,7 +187,10 @@ def test_multi30k_recipes_are_mirror_images_and_take_the_data_folder_from_the_en
   assert en_de.data.path == de_en.data.path == '../shared/data/multi30k'
   assert (en_de.data.src_lang, en_de.data.tgt_lang, de_en.data.src_lang, de_en.data.tgt_lang) == ('en', 'de', 'de', 'en')
   assert en_de.final_eval and en_de.data.test_split == 'test2016' and en_de.data.eval_split == 'val'
-  flat = lambda c: {k: v for k, v in c.to_dict().items() if k != 'data'}
+  schedule = ('num_train_steps', 'eval_every_steps')  # de->en: 3,000 steps on the whole machine
+  flat = lambda c: {k: v for k, v in c.to_dict().items() if k != 'data' and k not in schedule}
   assert flat(en_de) == flat(de_en)
+  assert (en_de.num_train_steps, en_de.eval_every_steps) == (1800, 200)
+  assert (de_en.num_train_steps, de_en.eval_every_steps) == (3000, 400)
   monkeypatch.setenv('T2T_MULTI30K', '/somewhere/multi30k')
   assert load('multi30k_de_en').data.path == '/somewhere/multi30k'
