@@ -178,7 +178,7 @@ def test_final_eval_module_refuses_a_folder_without_config(tmp_path):
   assert result.returncode == 2 and 'config.json not found' in result.stderr
 
 
-def test_multi30k_recipes_are_mirror_images_but_for_the_schedule_and_take_the_data_folder_from_the_environment(monkeypatch):
+def test_multi30k_recipes_mirror_each_other_but_for_the_schedule_and_take_the_data_folder_from_the_environment(monkeypatch):
   def load(name):
     return load_config_file(os.path.join(ROOT, 'configs', f'{name}.py'))
 
